@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+import { registerConfig } from './config.ts';
+import { registerStart } from './start.ts';
+
+/** Every verb of `furrow`, in the order `furrow --help` lists them. */
+export const registrations: Array<(program: Command) => void> = [
+  registerStart,
+  registerConfig,
+];

@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { Daemon } from '../../daemon.ts';
+import { errorMessage } from '../../errors.ts';
+import { createLogger } from '../../log.ts';
+import { loadCliConfig } from '../context.ts';
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('run the gateway daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly; SIGHUP reloads the config)')
+    .option('--pretty', 'human-readable logs instead of JSON lines')
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .addHelpText('after', '\nExamples:\n  $ furrow start --pretty\n  $ furrow --config /etc/furrow/furrow.yaml start')
+    .action(async (opts: { pretty?: boolean; logLevel?: string }, cmd: Command) => {
+      const loaded = loadCliConfig(cmd);
+      const log = createLogger({
+        level: opts.logLevel ?? loaded.config.log.level,
+        pretty: opts.pretty ?? loaded.config.log.pretty,
+      });
+      const daemon = new Daemon(loaded, { log });
+      await daemon.start();
+      await new Promise<void>((resolveDone) => {
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          log.info({ module: 'daemon', signal }, 'stopping');
+          daemon.stop().then(resolveDone, (err: unknown) => {
+            log.error({ module: 'daemon', error: errorMessage(err) }, 'stop failed');
+            process.exitCode = 1;
+            resolveDone();
+          });
+        };
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGHUP', () => {
+          log.info({ module: 'daemon', signal: 'SIGHUP' }, 'reloading config');
+          void daemon.reload();
+        });
+      });
+      log.flush?.();
+    });
+}

@@ -1,0 +1,4 @@
+export { configSchema, type Config } from './schema.ts';
+export { loadConfig, parseConfigText, defaultConfigPath, EMBEDDED_CONFIG, type LoadedConfig } from './load.ts';
+export { ConfigError, formatIssue, type ConfigIssue } from './errors.ts';
+export { configJsonSchema } from './json-schema.ts';

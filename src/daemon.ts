@@ -1,0 +1,136 @@
+import { join, resolve } from 'node:path';
+import { systemClock, type Clock } from './clock.ts';
+import { loadConfig, type Config, type LoadedConfig } from './config/index.ts';
+import type { DaemonContext } from './context.ts';
+import { errorMessage } from './errors.ts';
+import { EventBus } from './events.ts';
+import type { Logger } from './log.ts';
+import { BlobStore } from './release/blob-store.ts';
+import type { Service } from './service.ts';
+import { openDatabase } from './store/database.ts';
+
+export interface DaemonOptions {
+  log: Logger;
+  clock?: Clock;
+}
+
+/** Where a config keeps its state: `<data.dir>/furrow.db` and `<data.dir>/blobs/`. */
+export function dataPaths(config: Config): { dir: string; db: string; blobs: string } {
+  const dir = resolve(config.data.dir);
+  return { dir, db: join(dir, 'furrow.db'), blobs: join(dir, 'blobs') };
+}
+
+/**
+ * Builds every module's service in start order. Each module is handed the same context and owns its
+ * listeners and timers; the daemon stops them in reverse order.
+ */
+function buildServices(ctx: DaemonContext): Service[] {
+  const services: Service[] = [];
+  // Module services are appended here in dependency order (store-backed services first, then the
+  // servers that accept traffic, then telemetry that reports on them).
+  void ctx;
+  return services;
+}
+
+/** The composition root: one place that builds, starts, reloads and stops everything. */
+export class Daemon {
+  private ctx: (DaemonContext & { config: Config }) | undefined;
+  private services: Service[] = [];
+  private started: Service[] = [];
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private loaded: LoadedConfig,
+    private readonly opts: DaemonOptions,
+  ) {}
+
+  get context(): DaemonContext {
+    if (!this.ctx) throw new Error('daemon not started');
+    return this.ctx;
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.log;
+    const paths = dataPaths(this.loaded.config);
+    const db = openDatabase(paths.db, { log });
+    this.ctx = {
+      config: this.loaded.config,
+      configFile: this.loaded.file,
+      log,
+      db,
+      blobs: new BlobStore(paths.blobs),
+      events: new EventBus(log),
+      clock: this.opts.clock ?? systemClock,
+    };
+    this.services = buildServices(this.ctx);
+    try {
+      for (const s of this.services) {
+        await s.start();
+        this.started.push(s);
+        log.debug({ module: 'daemon', service: s.name }, 'service started');
+      }
+    } catch (err) {
+      log.error({ module: 'daemon', err }, 'start failed; stopping what already started');
+      await this.stop();
+      throw err;
+    }
+    log.info({ module: 'daemon', config: this.loaded.file, dataDir: paths.dir, services: this.services.map((s) => s.name) }, 'furrow started');
+  }
+
+  /** Stops accepting work, flushes state, closes the DB. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const log = this.opts.log;
+    for (const s of [...this.started].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        log.error({ module: 'daemon', service: s.name, err }, 'service failed to stop cleanly');
+      }
+    }
+    this.started = [];
+    if (this.ctx?.db.open) {
+      this.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.ctx.db.close();
+    }
+    log.info({ module: 'daemon' }, 'furrow stopped');
+  }
+
+  /**
+   * Re-reads the config file. A valid config is handed to every service; an invalid one is reported
+   * and the running config stays. Settings that need a restart (data dir) are refused with a warning.
+   */
+  async reload(): Promise<boolean> {
+    const log = this.opts.log;
+    if (!this.ctx) return false;
+    let next: LoadedConfig;
+    try {
+      next = loadConfig(this.loaded.file);
+    } catch (err) {
+      log.error({ module: 'config', file: this.loaded.file, error: errorMessage(err) }, 'reload rejected; keeping the running config');
+      return false;
+    }
+    if (resolve(next.config.data.dir) !== resolve(this.ctx.config.data.dir)) {
+      log.warn({ module: 'config' }, 'data.dir changed: takes effect only after a restart; keeping the running config');
+      return false;
+    }
+    const previous = this.ctx.config;
+    this.ctx.config = next.config;
+    try {
+      for (const s of this.started) await s.reload?.(next.config);
+    } catch (err) {
+      this.ctx.config = previous;
+      for (const s of this.started) await Promise.resolve(s.reload?.(previous)).catch(() => undefined);
+      log.error({ module: 'config', error: errorMessage(err) }, 'reload rejected by a service; keeping the running config');
+      return false;
+    }
+    this.loaded = next;
+    this.ctx.events.emit('config.reloaded', { file: next.file });
+    log.info({ module: 'config', file: next.file }, 'config reloaded');
+    return true;
+  }
+}

@@ -1,0 +1,57 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from './log.ts';
+
+/**
+ * Events that cross module boundaries. Modules add their own entries here; payloads are plain data
+ * (JSON-serialisable) so telemetry can forward them without knowing the producer.
+ */
+export interface FurrowEvents {
+  'release.added': { product: string; version: string; sha256: string; size: number };
+  'device.checkin': { deviceId: string; product: string; runningSha256: string; rsrp?: number; snr?: number; battery?: number };
+  'device.report': { deviceId: string; status: string; reason?: string; releaseSha256?: string };
+  'transfer.progress': { deviceId: string; patchId: string; offset: number; size: number; bearer: string };
+  'transfer.completed': { deviceId: string; patchId: string; size: number; bearer: string };
+  'transfer.failed': { deviceId: string; patchId: string; reason: string };
+  'rollout.state': { rolloutId: string; state: string; reason?: string; wave?: number };
+  'modem.health': { model: string; rsrp?: number; rsrq?: number; sinr?: number; csq?: number; registered: boolean; cellId?: string; ceLevel?: number };
+  'config.reloaded': { file: string };
+}
+
+export type EventName = keyof FurrowEvents;
+export type Listener<K extends EventName> = (payload: FurrowEvents[K]) => void | Promise<void>;
+
+/**
+ * Typed event bus. Every listener is guarded: a throwing or rejecting listener is logged as
+ * `module/event` and the daemon lives on (one bad subscriber must not stop a transfer).
+ */
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly log: Logger) {
+    this.emitter.setMaxListeners(100);
+  }
+
+  /** Subscribe; returns the function that unsubscribes (call it in the owner's stop()). */
+  on<K extends EventName>(event: K, owner: string, listener: Listener<K>): () => void {
+    const guarded = (payload: FurrowEvents[K]) => {
+      try {
+        const r = listener(payload);
+        if (r && typeof (r as Promise<void>).catch === 'function') {
+          (r as Promise<void>).catch((err: unknown) => this.log.error({ err, listener: `${owner}/${event}` }, 'event listener failed'));
+        }
+      } catch (err) {
+        this.log.error({ err, listener: `${owner}/${event}` }, 'event listener failed');
+      }
+    };
+    this.emitter.on(event, guarded);
+    return () => this.emitter.off(event, guarded);
+  }
+
+  emit<K extends EventName>(event: K, payload: FurrowEvents[K]): void {
+    this.emitter.emit(event, payload);
+  }
+
+  listenerCount(event: EventName): number {
+    return this.emitter.listenerCount(event);
+  }
+}

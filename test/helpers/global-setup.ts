@@ -1,0 +1,22 @@
+/**
+ * Runs once before the suite: checks the system packages the tests drive for real, so a missing one
+ * fails loudly with the package to install instead of a test silently skipping.
+ */
+import { execFileSync } from 'node:child_process';
+
+const REQUIRED: Array<{ bin: string; pkg: string }> = [];
+
+export default function setup(): void {
+  const missing = REQUIRED.filter(({ bin }) => {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
+    throw new Error(`tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}; install with: apt-get install -y ${pkgs}`);
+  }
+}
