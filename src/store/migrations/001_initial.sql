@@ -4,7 +4,8 @@ CREATE TABLE devices (
   product         TEXT NOT NULL,
   hw_rev          TEXT,
   labels          TEXT NOT NULL DEFAULT '{}',     -- JSON object of string labels
-  key_hash        TEXT,                           -- per-device key material (see coap/identity)
+  device_key      BLOB,                           -- per-device secret for request MACs (src/coap/PROTOCOL.md)
+  last_counter    INTEGER NOT NULL DEFAULT 0,     -- highest request counter accepted (replay defence)
   running_sha256  TEXT,
   running_version TEXT,
   boot_slot       INTEGER,
