@@ -35,3 +35,23 @@ export type AdmitResult = { ok: true } | { ok: false; retryAfterSeconds: number;
 export interface TransmitGate {
   admit(bearer: string, deviceId: string, bytes: number): AdmitResult;
 }
+
+export interface PatchInfo {
+  /** SHA-256 hex of the patch bytes; also its blob id in the BlobStore. */
+  id: string;
+  size: number;
+  /** 'delta' applies to a base image; 'full' is the whole image in furrow patch format (base size 0). */
+  kind: 'delta' | 'full';
+  fromSha256: string | null;
+  toSha256: string;
+}
+
+/**
+ * Delta module: the patch to take a device from one image to another. `get` never blocks; when no patch
+ * is ready it returns undefined and `request` queues a build (off the event loop), so the CoAP layer
+ * answers "come back later" meanwhile.
+ */
+export interface PatchProvider {
+  get(fromSha256: string, toSha256: string): PatchInfo | undefined;
+  request(fromSha256: string, toSha256: string): void;
+}
