@@ -1,0 +1,50 @@
+/*
+ * furrow OTA error codes. Every public function of the core returns 0 on success or one of these
+ * negative values; furrow_strerror() gives a one-line reason fit for a report.
+ */
+#ifndef FURROW_ERRORS_H
+#define FURROW_ERRORS_H
+
+#define FURROW_OK 0
+/** A port callback (flash, state, crypto, network) reported a failure. */
+#define FURROW_ERR_IO (-1)
+/** The LZMA stream is corrupt (bad range coder state, distance beyond dictionary, truncated). */
+#define FURROW_ERR_LZMA_CORRUPT (-2)
+/** LZMA parameters out of range (lc > 8, lp > 4, pb > 4) or buffers too small for them. */
+#define FURROW_ERR_LZMA_PARAMS (-3)
+/** The patch header is not a furrow patch of a supported version. */
+#define FURROW_ERR_PATCH_HEADER (-4)
+/** The patch body is inconsistent (control entry out of range, sizes disagree). */
+#define FURROW_ERR_PATCH_CORRUPT (-5)
+/** A chunk's SHA-256 differs from the chunk table (before or after writing). */
+#define FURROW_ERR_CHUNK_DIGEST (-6)
+/** Something does not fit: image larger than the slot, chunk larger than the staging area. */
+#define FURROW_ERR_TOO_BIG (-7)
+/** The call is not valid in the current decoder / state machine state. */
+#define FURROW_ERR_STATE (-8)
+/** Malformed CBOR (truncated, indefinite length, wrong type, missing required key). */
+#define FURROW_ERR_CBOR (-9)
+/** A COSE_Sign1 signature did not verify, or the structure is not ES256 COSE_Sign1. */
+#define FURROW_ERR_SIGNATURE (-10)
+/** The manifest names another device or product. */
+#define FURROW_ERR_WRONG_DEVICE (-11)
+/** The manifest's base image digest is not the running image. */
+#define FURROW_ERR_WRONG_BASE (-12)
+/** The manifest's secure version is lower than the device's. */
+#define FURROW_ERR_DOWNGRADE (-13)
+/** The finished image's SHA-256 or size differs from the signed manifest. */
+#define FURROW_ERR_RESULT_DIGEST (-14)
+/** A CoAP message could not be parsed or built. */
+#define FURROW_ERR_COAP (-15)
+/** No answer after all retransmissions. */
+#define FURROW_ERR_TIMEOUT (-16)
+/** The server answered with an error response code. */
+#define FURROW_ERR_SERVER (-17)
+/** The release statement does not match the manifest (digest, size, product). */
+#define FURROW_ERR_RELEASE (-18)
+/** The patch bytes' SHA-256 is not the manifest's patch id. */
+#define FURROW_ERR_PATCH_DIGEST (-19)
+
+const char *furrow_strerror(int err);
+
+#endif
