@@ -15,6 +15,12 @@ export interface FurrowEvents {
   'rollout.state': { rolloutId: string; state: string; reason?: string; wave?: number };
   'modem.health': { model: string; rsrp?: number; rsrq?: number; sinr?: number; csq?: number; registered: boolean; cellId?: string; ceLevel?: number };
   'config.reloaded': { file: string };
+  /** Scheduler, per bearer: share of the current duty-cycle window used (0..1) and transfers waiting. */
+  'schedule.budget': { bearer: string; dutyCycleUsed: number; bytesUsed?: number; bytesBudget?: number; queueLength: number };
+  /** Rollout engine: device counts of a rollout (all waves so far), emitted when they change. */
+  'rollout.progress': { rolloutId: string; wave: number; total: number; updated: number; failed: number; inProgress: number };
+  /** Daemon: every service started (readiness). */
+  'daemon.ready': { services: string[] };
 }
 
 export type EventName = keyof FurrowEvents;
