@@ -6,6 +6,7 @@ import { errorMessage } from './errors.ts';
 import { EventBus } from './events.ts';
 import type { Logger } from './log.ts';
 import { BlobStore } from './release/blob-store.ts';
+import { ReleaseWatcher } from './release/watcher.ts';
 import type { Service } from './service.ts';
 import { openDatabase } from './store/database.ts';
 
@@ -28,7 +29,7 @@ function buildServices(ctx: DaemonContext): Service[] {
   const services: Service[] = [];
   // Module services are appended here in dependency order (store-backed services first, then the
   // servers that accept traffic, then telemetry that reports on them).
-  void ctx;
+  services.push(new ReleaseWatcher(ctx));
   return services;
 }
 

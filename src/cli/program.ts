@@ -8,15 +8,25 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .option('-c, --config <file>', 'config file (default: ./config/furrow.yaml, else the embedded default)')
     .showHelpAfterError('(run with --help for usage)')
+    // Options before the verb belong to furrow, after it to the verb: `release add --version 1.2`
+    // must not print furrow's own version.
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of registrations) register(program);
-  for (const cmd of program.commands) applyExitOverride(cmd);
+  for (const cmd of program.commands) prepare(cmd);
   return program;
 }
 
-function applyExitOverride(cmd: Command): void {
+/** Usage errors exit 2 (not commander's process.exit), and every verb also takes --config. */
+function prepare(cmd: Command): void {
   cmd.exitOverride();
-  for (const sub of cmd.commands) applyExitOverride(sub);
+  cmd.showHelpAfterError('(run with --help for usage)');
+  if (cmd.commands.length === 0) {
+    if (!cmd.options.some((o) => o.long === '--config')) cmd.option('-c, --config <file>', 'config file (default: ./config/furrow.yaml, else the embedded default)');
+  } else {
+    cmd.enablePositionalOptions();
+  }
+  for (const sub of cmd.commands) prepare(sub);
 }
 
 /** Runs the CLI and returns the exit code: 0 ok, 1 runtime failure, 2 bad usage or input. */
