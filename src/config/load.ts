@@ -100,7 +100,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   for (const m of overrides.issues) issues.push({ file: 'environment', line: 0, col: 0, path: '', message: m });
   overrides.apply(raw as Record<string, unknown>);
 
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, lineCounter, file));
   }

@@ -77,7 +77,11 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
     return db;
   } catch (err) {
     db.close();
-    throw err;
+    if (err instanceof FurrowError) throw err;
+    throw new FurrowError('STORE_OPEN', `cannot use database ${file}: ${(err as Error).message}`, {
+      hint: 'if the file is damaged, restore it from a backup or move it aside to start with an empty store',
+      cause: err,
+    });
   }
 }
 
