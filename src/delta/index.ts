@@ -1,0 +1,17 @@
+/** Delta module API: furrow patch format v1 (FORMAT.md), encoder, reference applier, patch cache. */
+export { PatchError } from './errors.ts';
+export {
+  bodiesStart,
+  bodyLen,
+  type ChunkEntry,
+  type CoderParams,
+  ENTRY_SIZE,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  parseChunkTable,
+  parsePatchHeader,
+  type PatchHeader,
+} from './format.ts';
+export { applyChunk, applyPatch, type ChunkOutput, StreamingApplier } from './apply.ts';
+export { DEFAULT_CHUNK_SIZE, DEFAULT_CODERS, encodeFullImage, encodePatch, type EncodeOptions } from './encode.ts';
+export { coderRamBytes } from './lzma-decoder.ts';

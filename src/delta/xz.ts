@@ -1,0 +1,43 @@
+/**
+ * Raw LZMA1 compression through XZ Utils (Debian `xz-utils`): FORMAT.md 6.4. Streams are small
+ * (at most one chunk), so one short-lived process per stream is cheap and keeps CPU work off the
+ * event loop.
+ */
+import { spawn } from 'node:child_process';
+import { FurrowError } from '../errors.ts';
+import type { LzmaParams } from './lzma-decoder.ts';
+
+export function xzArgs(p: LzmaParams): string[] {
+  return ['--format=raw', `--lzma1=preset=9e,lc=${p.lc},lp=${p.lp},pb=${p.pb},dict=${p.dictSize}`, '-c', '-q'];
+}
+
+/** Compresses `data` into one raw LZMA1 stream (with end marker). Empty input gives an empty result. */
+export function lzma1Compress(data: Uint8Array, p: LzmaParams): Promise<Buffer> {
+  if (data.length === 0) return Promise.resolve(Buffer.alloc(0));
+  return runFilter('xz', xzArgs(p), data, 'xz-utils');
+}
+
+/** Runs `cmd args` with `input` on stdin and collects stdout. */
+export function runFilter(cmd: string, args: string[], input: Uint8Array, pkg: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      reject(
+        new FurrowError('DELTA_TOOL_MISSING', `cannot run ${cmd}: ${e.code ?? e.message}`, {
+          hint: `install the Debian package ${pkg} (apt-get install -y ${pkg})`,
+          cause: e,
+        }),
+      );
+    });
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else reject(new FurrowError('DELTA_TOOL_FAILED', `${cmd} ${args.join(' ')} exited with ${code}: ${Buffer.concat(err).toString().trim()}`));
+    });
+    child.stdin.on('error', () => undefined); // the close handler reports the failure
+    child.stdin.end(input);
+  });
+}
