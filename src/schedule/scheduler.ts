@@ -1,0 +1,224 @@
+import type { Clock } from '../clock.ts';
+import type { AdmitResult, TransmitGate } from '../policy.ts';
+import type { Db } from '../store/database.ts';
+import { alignToCycle, ceLevel, cellularMaxConcurrent, type CeLevel } from './cellular.ts';
+import type { BearerModelConfig, ScheduleConfig } from './config.ts';
+import { blockSizeFor, estimateTransfer, loraLimits, type LoraLimits, type TransferEstimate } from './bearer-model.ts';
+import { loraTimeOnAirMs } from './lora-airtime.ts';
+import { SlidingWindow, TokenBucket } from './token-bucket.ts';
+import { TransferQueue } from './transfer-queue.ts';
+import { UsageLedger } from './usage.ts';
+
+export interface TransferRequest {
+  deviceId: string;
+  bearer: string;
+  /** Bytes the device still has to download. */
+  bytes: number;
+  rsrp?: number | undefined;
+  snr?: number | undefined;
+  /** Cell the device camps on, if known (NB-IoT/LTE-M); devices of unknown cell share one. */
+  cell?: string | undefined;
+  /** Higher goes first (rollout priority). */
+  priority?: number;
+}
+
+export type TransferAnswer = { ok: true } | { ok: false; retryAfterSeconds: number; reason: string };
+
+/** Per-bearer counters for status, metrics and the simulator's cross-check. */
+export interface BearerStats {
+  admittedBytes: number;
+  admittedFrames: number;
+  airtimeMs: number;
+  refused: number;
+}
+
+interface BearerState {
+  name: string;
+  model: BearerModelConfig;
+  lora?: LoraLimits;
+  airBucket?: TokenBucket;
+  window?: SlidingWindow;
+  link?: TokenBucket;
+  queues: Map<string, TransferQueue>;
+  stats: BearerStats;
+}
+
+/**
+ * The radio scheduler. `requestTransfer` (asked by the rollout engine at check-in) hands out transfer
+ * slots and "come back at T"; `admit` (asked by the CoAP server for every block it is about to send) is
+ * the enforcement point: no datagram leaves over a duty cycle, dwell time, link rate or SIM budget.
+ * Durations run on the monotonic clock; SIM budget periods on the wall clock (they are calendar days).
+ */
+export class Scheduler implements TransmitGate {
+  private bearers = new Map<string, BearerState>();
+  private readonly queueOf = new Map<string, TransferQueue>();
+  private usage: UsageLedger;
+
+  constructor(
+    private config: ScheduleConfig,
+    private readonly clock: Clock,
+    private readonly db?: Db,
+  ) {
+    this.usage = new UsageLedger(db, config.timezone);
+    this.build(config);
+  }
+
+  private build(config: ScheduleConfig): void {
+    const now = this.clock.monotonic();
+    const next = new Map<string, BearerState>();
+    for (const [name, model] of Object.entries(config.bearers)) {
+      const old = this.bearers.get(name);
+      const st: BearerState = { name, model, queues: new Map(), stats: old?.stats ?? { admittedBytes: 0, admittedFrames: 0, airtimeMs: 0, refused: 0 } };
+      if (model.kind === 'lora') {
+        st.lora = loraLimits(model);
+        // The bucket starts empty: a restart must not grant a fresh burst on top of what was just sent.
+        st.airBucket = new TokenBucket(st.lora.dutyCycle, Math.max(model.burstMs, st.lora.maxFrameMs), now, 0);
+        st.window = new SlidingWindow(st.lora.windowMs, st.lora.windowLimitMs);
+      }
+      const linkRate = model.kind === 'lora' ? undefined : model.linkBytesPerSecond;
+      if (linkRate) st.link = new TokenBucket(linkRate / 1000, Math.max(linkRate, 2048), now, 0);
+      // Keep the accounting of an unchanged bearer across a reload: resetting it would let a reload
+      // mint airtime.
+      if (old && JSON.stringify(old.model) === JSON.stringify(model)) {
+        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues });
+      } else old?.queues.forEach((q) => q.stop());
+      next.set(name, st);
+    }
+    for (const [name, old] of this.bearers) if (!next.has(name)) old.queues.forEach((q) => q.stop());
+    this.bearers = next;
+  }
+
+  reconfigure(config: ScheduleConfig): void {
+    this.usage.flush();
+    if (config.timezone !== this.config.timezone) this.usage = new UsageLedger(this.db, config.timezone);
+    this.config = config;
+    this.queueOf.clear();
+    this.build(config);
+  }
+
+  model(bearer: string): BearerModelConfig | undefined {
+    return this.bearers.get(bearer)?.model;
+  }
+
+  stats(bearer: string): BearerStats | undefined {
+    return this.bearers.get(bearer)?.stats;
+  }
+
+  /** Block size the device should ask for on this bearer (the CoAP check-in's preferred SZX). */
+  preferredBlockSize(bearer: string): number {
+    return blockSizeFor(this.model(bearer));
+  }
+
+  estimate(bearer: string, bytes: number, coverage: { rsrp?: number | undefined; snr?: number | undefined } = {}): TransferEstimate {
+    return estimateTransfer(this.model(bearer), bytes, ceLevel(coverage));
+  }
+
+  /** Airtime in ms one datagram of `bytes` takes on a LoRa bearer (undefined for other bearers). */
+  frameAirtimeMs(bearer: string, bytes: number): number | undefined {
+    const st = this.bearers.get(bearer);
+    if (!st?.lora || st.model.kind !== 'lora') return undefined;
+    return loraTimeOnAirMs(st.lora.radio, Math.min(255, bytes + st.model.frameOverheadBytes));
+  }
+
+  private queueFor(st: BearerState, req: TransferRequest, ce: CeLevel): TransferQueue {
+    const m = st.model;
+    const key = m.kind === 'nbiot' || m.kind === 'ltem' ? `${req.cell ?? 'cell'}:ce${ce}` : 'all';
+    let q = st.queues.get(key);
+    if (!q) {
+      const slots = m.kind === 'lora' ? m.maxConcurrentTransfers : m.kind === 'udp' ? 64 : cellularMaxConcurrent(m, ce);
+      q = new TransferQueue(`${st.name}/${key}`, slots, this.config.grantIdleSeconds * 1000, () => this.clock.monotonic());
+      st.queues.set(key, q);
+    }
+    return q;
+  }
+
+  /** May this device start (or keep) downloading now? Otherwise: when to come back and why. */
+  requestTransfer(req: TransferRequest): TransferAnswer {
+    const st = this.bearers.get(req.bearer);
+    if (!st) return { ok: true };
+    const nowWall = this.clock.now();
+    const budget = this.usage.waitFor(req.bearer, st.model.sim, 1, nowWall);
+    if (budget.waitMs > 0) return { ok: false, retryAfterSeconds: budget.waitMs / 1000, reason: budget.reason };
+    const ce = ceLevel(req);
+    const q = this.queueFor(st, req, ce);
+    const prev = this.queueOf.get(req.deviceId);
+    if (prev && prev !== q) prev.release(req.deviceId);
+    this.queueOf.set(req.deviceId, q);
+    const est = estimateTransfer(st.model, Math.max(1, req.bytes), ce);
+    // A LoRa channel is shared: with k transfers at once, each takes k times as long.
+    const holdMs = st.model.kind === 'lora' ? est.durationMs * q.slots : est.durationMs;
+    const answer = q.request(req.deviceId, holdMs, req.priority ?? 0, this.clock.monotonic());
+    if (answer.granted) return { ok: true };
+    const cycle = st.model.kind === 'nbiot' || st.model.kind === 'ltem' ? st.model.edrxCycleSeconds : undefined;
+    const waitMs = Math.max(1000, alignToCycle(answer.waitMs, cycle));
+    return {
+      ok: false,
+      retryAfterSeconds: waitMs / 1000,
+      reason: `${q.active} transfer${q.active === 1 ? '' : 's'} running on ${q.name} (limit ${q.slots}); ${answer.position + 1} in line`,
+    };
+  }
+
+  /** The device is done with the bearer (transfer complete, failed, or it left the rollout). */
+  releaseTransfer(deviceId: string): void {
+    this.queueOf.get(deviceId)?.release(deviceId);
+    this.queueOf.delete(deviceId);
+  }
+
+  /** TransmitGate: called for every datagram about to leave. Takes the budget only when it says yes. */
+  admit(bearer: string, deviceId: string, bytes: number): AdmitResult {
+    const st = this.bearers.get(bearer);
+    if (!st) return { ok: true };
+    const mono = this.clock.monotonic();
+    const nowWall = this.clock.now();
+    const m = st.model;
+    const wire = bytes + (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
+    const refuse = (waitMs: number, reason: string): AdmitResult => {
+      st.stats.refused++;
+      return { ok: false, retryAfterSeconds: Math.max(0.001, waitMs / 1000), reason };
+    };
+    const budget = this.usage.waitFor(bearer, m.sim, wire, nowWall);
+    if (budget.waitMs > 0) return refuse(budget.waitMs, budget.reason);
+    let airtime = 0;
+    if (st.lora && m.kind === 'lora') {
+      if (wire > 255) return refuse(3_600_000, `datagram of ${bytes} bytes does not fit one LoRa frame on ${bearer} (max ${st.lora.maxDatagram}); use smaller blocks`);
+      airtime = loraTimeOnAirMs(st.lora.radio, wire);
+      if (airtime > st.lora.dwellMs) {
+        return refuse(3_600_000, `frame of ${wire} bytes takes ${airtime.toFixed(1)} ms on air, above the ${st.lora.dwellMs} ms dwell time; use blocks of at most ${st.lora.maxDatagram} bytes`);
+      }
+      const wait = Math.max(st.airBucket!.waitMs(airtime, mono), st.window!.waitMs(airtime, mono));
+      if (wait > 0) return refuse(wait, `duty cycle: ${st.lora.describe} is used up for now`);
+    }
+    if (st.link) {
+      const wait = st.link.waitMs(wire, mono);
+      if (wait > 0) return refuse(wait, `link rate of ${bearer} is used up for now`);
+    }
+    // Everything said yes: now take from each, so a refusal never consumed anything.
+    if (airtime > 0) {
+      st.airBucket!.tryTake(airtime, mono);
+      st.window!.tryTake(airtime, mono);
+    }
+    st.link?.tryTake(wire, mono);
+    this.usage.add(bearer, wire, nowWall);
+    this.queueOf.get(deviceId)?.touch(deviceId, mono);
+    st.stats.admittedBytes += bytes;
+    st.stats.admittedFrames++;
+    st.stats.airtimeMs += airtime;
+    return { ok: true };
+  }
+
+  /** Frees slots of devices that went quiet; the service calls this periodically. */
+  sweep(): void {
+    const mono = this.clock.monotonic();
+    for (const st of this.bearers.values()) for (const q of st.queues.values()) for (const id of q.sweep(mono)) this.queueOf.delete(id);
+  }
+
+  flush(): void {
+    this.usage.flush();
+  }
+
+  stop(): void {
+    this.usage.flush();
+    for (const st of this.bearers.values()) for (const q of st.queues.values()) q.stop();
+    this.queueOf.clear();
+  }
+}
