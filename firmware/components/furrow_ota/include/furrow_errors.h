@@ -45,6 +45,11 @@
 /** The patch bytes' SHA-256 is not the manifest's patch id. */
 #define FURROW_ERR_PATCH_DIGEST (-19)
 
+/** The patch's chunk table digest is not the one in the signed manifest. */
+#define FURROW_ERR_TABLE_DIGEST (-20)
+/** The manifest's release digest was refused before (failed self-test). */
+#define FURROW_ERR_REFUSED (-21)
+
 const char *furrow_strerror(int err);
 
 #endif
