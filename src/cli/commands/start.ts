@@ -19,6 +19,8 @@ export function registerStart(program: Command): void {
       });
       const daemon = new Daemon(loaded, { log });
       await daemon.start();
+      // The daemon lives until a signal stops it, even when no service holds a socket or timer open.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       await new Promise<void>((resolveDone) => {
         let stopping = false;
         const stop = (signal: string) => {
@@ -38,6 +40,7 @@ export function registerStart(program: Command): void {
           void daemon.reload();
         });
       });
+      clearInterval(keepAlive);
       log.flush?.();
     });
 }
