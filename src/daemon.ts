@@ -9,6 +9,7 @@ import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
 import type { Service } from './service.ts';
 import { openDatabase } from './store/database.ts';
+import { createTelemetry } from './telemetry/index.ts';
 
 export interface DaemonOptions {
   log: Logger;
@@ -27,9 +28,14 @@ export function dataPaths(config: Config): { dir: string; db: string; blobs: str
  */
 function buildServices(ctx: DaemonContext): Service[] {
   const services: Service[] = [];
+  // Telemetry's recorder goes first (it hears every event other services emit while starting and stopping);
+  // its frontends (HTTP /metrics, MQTT, systemd notify) go last, after the services they report on.
+  const telemetry = createTelemetry(ctx);
+  services.push(telemetry.recorder);
   // Module services are appended here in dependency order (store-backed services first, then the
   // servers that accept traffic, then telemetry that reports on them).
   services.push(new ReleaseWatcher(ctx));
+  services.push(...telemetry.frontends);
   return services;
 }
 
@@ -75,6 +81,7 @@ export class Daemon {
       await this.stop();
       throw err;
     }
+    this.ctx.events.emit('daemon.ready', { services: this.services.map((s) => s.name) });
     log.info({ module: 'daemon', config: this.loaded.file, dataDir: paths.dir, services: this.services.map((s) => s.name) }, 'furrow started');
   }
 
