@@ -4,7 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 
-const REQUIRED: Array<{ bin: string; pkg: string }> = [];
+const REQUIRED: Array<{ bin: string; pkg: string }> = [
+  { bin: 'mosquitto', pkg: 'mosquitto' },
+  { bin: 'systemd-analyze', pkg: 'systemd' },
+];
 
 export default function setup(): void {
   const missing = REQUIRED.filter(({ bin }) => {
