@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
+  { bin: 'socat', pkg: 'socat' }, // modem emulator's pty (test/helpers/modem-emulator)
 ];
 
 export default function setup(): void {
