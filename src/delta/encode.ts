@@ -9,7 +9,12 @@ import { bodyLen, type ChunkEntry, type CoderParams, MAX_CHUNK_SIZE, MAX_RESULT_
 import type { Match } from './matches.ts';
 import { lzma1Compress } from './xz.ts';
 
-export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/** Upper bound of one chunk's output (header `chunk_size`). */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/** Staging budget: the encoder keeps every chunk body at or under this (header `max_body_len`). */
+export const DEFAULT_MAX_BODY = 64 * 1024;
+/** Granularity of chunk boundaries when the encoder sizes chunks to the staging budget. */
+const UNIT = 16 * 1024;
 export const DEFAULT_CODERS: [CoderParams, CoderParams, CoderParams] = [
   { lc: 0, lp: 0, pb: 0, dictSize: 4096, transform: 0 },
   { lc: 0, lp: 0, pb: 0, dictSize: 16384, transform: 0 },
@@ -17,7 +22,14 @@ export const DEFAULT_CODERS: [CoderParams, CoderParams, CoderParams] = [
 ];
 
 export interface EncodeOptions {
+  /** Largest output of one chunk (default 1 MiB). */
   chunkSize?: number;
+  /**
+   * Staging budget for one chunk body (default 64 KiB): chunks are cut where the compressed body would
+   * outgrow it, so small deltas get few big chunks (each chunk restarts its coders, which costs bytes)
+   * while a full image still stages in a small flash area.
+   */
+  maxBodyLen?: number;
   coders?: [CoderParams, CoderParams, CoderParams];
   /** Called after each compressed stream with (done, total) stream counts. */
   onProgress?: (done: number, total: number) => void;
@@ -70,10 +82,19 @@ function zigzag(s: number): number {
 
 /** Splits the delta into chunks of `chunkSize` output bytes and builds each chunk's three raw streams. */
 export function planChunks(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], chunkSize: number): RawChunk[] {
+  const ends: number[] = [];
+  for (let cs = chunkSize; cs < newImg.length; cs += chunkSize) ends.push(cs);
+  ends.push(newImg.length);
+  return buildChunkStreams(oldImg, newImg, matches, ends);
+}
+
+/** Builds the three raw streams of each chunk; chunk i covers output `[ends[i-1] ?? 0, ends[i])`. */
+export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], ends: number[]): RawChunk[] {
   const chunks: RawChunk[] = [];
   let mi = 0;
-  for (let cs = 0; cs < newImg.length; cs += chunkSize) {
-    const ce = Math.min(newImg.length, cs + chunkSize);
+  for (let k = 0; k < ends.length; k++) {
+    const cs = k === 0 ? 0 : ends[k - 1]!;
+    const ce = ends[k]!;
     const ctrl = new ByteWriter();
     const diff = new ByteWriter();
     const extra = new ByteWriter();
@@ -146,15 +167,39 @@ function checkSizes(oldImg: Uint8Array, newImg: Uint8Array, chunkSize: number): 
   }
 }
 
-/** Builds a furrow patch from given matches (an empty base makes a full-image patch). */
-export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], opts: EncodeOptions = {}): Promise<Buffer> {
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const coders = opts.coders ?? DEFAULT_CODERS;
-  checkSizes(oldImg, newImg, chunkSize);
-  const raw = planChunks(oldImg, newImg, oldImg.length === 0 ? [] : matches, chunkSize);
+/**
+ * Chooses chunk ends: whole UNITs are added to a chunk while its estimated body stays within 90 % of the
+ * budget and its output within `chunkSize`. The estimate (about 0.75 byte per extra byte, per nonzero
+ * diff byte and per control byte) is only a guide; buildPatch splits any chunk that comes out too big.
+ */
+function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSize: number, budget: number): number[] {
+  const unitEnds: number[] = [];
+  for (let e = UNIT; e < newImg.length; e += UNIT) unitEnds.push(e);
+  unitEnds.push(newImg.length);
+  const units = buildChunkStreams(oldImg, newImg, ms, unitEnds);
+  const ends: number[] = [];
+  let est = 0;
+  let start = 0;
+  units.forEach((u, i) => {
+    let nz = 0;
+    for (const b of u.diff) if (b !== 0) nz++;
+    const e = 0.8 * (u.extra.length + nz + u.control.length) + 16;
+    const end = unitEnds[i]!;
+    if (end > start + UNIT && (est + e > 0.9 * budget || end - start > chunkSize)) {
+      ends.push(unitEnds[i - 1]!);
+      start = unitEnds[i - 1]!;
+      est = 0;
+    }
+    est += e;
+  });
+  ends.push(newImg.length);
+  return ends;
+}
+
+async function compressAll(raw: RawChunk[], coders: [CoderParams, CoderParams, CoderParams], opts: EncodeOptions): Promise<Buffer[]> {
   const tasks = raw.flatMap((c) => [c.control, c.diff, c.extra].map((s, i) => ({ s, p: coders[i]! })));
   let done = 0;
-  const compressed = await pool(
+  return pool(
     tasks.map(({ s, p }) => async () => {
       const out = await lzma1Compress(s, p);
       opts.onProgress?.(++done, tasks.length);
@@ -162,6 +207,40 @@ export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, matches
     }),
     opts.concurrency ?? 2,
   );
+}
+
+/** Builds a furrow patch from given matches (an empty base makes a full-image patch). */
+export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], opts: EncodeOptions = {}): Promise<Buffer> {
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const coders = opts.coders ?? DEFAULT_CODERS;
+  checkSizes(oldImg, newImg, chunkSize);
+  const budget = opts.maxBodyLen ?? DEFAULT_MAX_BODY;
+  const ms = oldImg.length === 0 ? [] : matches;
+  let ends = sizeChunks(oldImg, newImg, ms, chunkSize, budget);
+  let raw: RawChunk[] = [];
+  let compressed: Buffer[] = [];
+  // Estimates can be low: a chunk whose body outgrows the budget is split and compressed again.
+  for (let attempt = 0; ; attempt++) {
+    raw = buildChunkStreams(oldImg, newImg, ms, ends);
+    compressed = await compressAll(raw, coders, opts);
+    const over = raw.map((_, i) => i).filter((i) => compressed.slice(3 * i, 3 * i + 3).reduce((n, b) => n + b.length, 0) > budget);
+    if (over.length === 0) break;
+    const splittable = over.filter((i) => raw[i]!.outputLength >= 2 * MIN_CHUNK_SIZE);
+    if (splittable.length === 0 || attempt > 8) {
+      throw new InputError('DELTA_BODY_TOO_BIG', `a chunk body exceeds the staging budget of ${budget} bytes even at the smallest chunk size`, {
+        hint: 'raise the staging budget (maxBodyLen)',
+      });
+    }
+    const next: number[] = [];
+    ends.forEach((e, i) => {
+      if (splittable.includes(i)) {
+        const start = i === 0 ? 0 : ends[i - 1]!;
+        next.push(start + Math.max(MIN_CHUNK_SIZE, Math.floor((e - start) / 2 / MIN_CHUNK_SIZE) * MIN_CHUNK_SIZE));
+      }
+      next.push(e);
+    });
+    ends = next;
+  }
   const entries: ChunkEntry[] = [];
   const bodies: Buffer[] = [];
   raw.forEach((c, i) => {
