@@ -1,0 +1,272 @@
+/* Device protocol v1 (src/coap/PROTOCOL.md). */
+#include "furrow_proto.h"
+#include "furrow_cbor.h"
+#include "furrow_errors.h"
+
+#include <string.h>
+
+#define CF_CBOR 60
+
+void furrow_hmac_sha256(const struct furrow_port *port, const uint8_t *key, size_t klen, const uint8_t *const *parts,
+                        const size_t *lens, int nparts, uint8_t out[32])
+{
+    /* RFC 2104 */
+    struct furrow_sha256 c;
+    uint8_t pad[64], inner[32];
+    int i;
+    memset(pad, 0, sizeof pad);
+    memcpy(pad, key, klen > 64 ? 64 : klen);
+    for (i = 0; i < 64; i++)
+        pad[i] ^= 0x36;
+    port->sha256_init(&c);
+    port->sha256_update(&c, pad, 64);
+    for (i = 0; i < nparts; i++)
+        port->sha256_update(&c, parts[i], lens[i]);
+    port->sha256_final(&c, inner);
+    for (i = 0; i < 64; i++)
+        pad[i] ^= 0x36 ^ 0x5C;
+    port->sha256_init(&c);
+    port->sha256_update(&c, pad, 64);
+    port->sha256_update(&c, inner, 32);
+    port->sha256_final(&c, out);
+}
+
+static int persist(struct furrow_update *u)
+{
+    return u->port->state_store(u->port->arg, &u->st, sizeof u->st) ? FURROW_ERR_IO : 0;
+}
+
+/* Wraps u->body (blen bytes) in the envelope [id, counter, body, mac] and POSTs it to path. The
+ * counter is persisted before sending (PROTOCOL.md); a 4.01 naming a higher accepted counter makes
+ * the device jump past it and retry once. */
+static int post(struct furrow_update *u, char path, size_t blen, struct furrow_coap_msg *resp)
+{
+    int attempt, r;
+    for (attempt = 0; attempt < 2; attempt++) {
+        struct furrow_cbor_w w;
+        struct furrow_coap_req req;
+        uint8_t ctr[8], mac[32], zero = 0, pb = (uint8_t)path;
+        const uint8_t *parts[5];
+        size_t lens[5];
+        char p[2];
+        int i;
+        u->st.counter++;
+        if ((r = persist(u)) != 0)
+            return r;
+        for (i = 0; i < 8; i++)
+            ctr[i] = (uint8_t)(u->st.counter >> (56 - 8 * i));
+        parts[0] = &pb;
+        lens[0] = 1;
+        parts[1] = (const uint8_t *)u->cfg->device_id;
+        lens[1] = strlen(u->cfg->device_id);
+        parts[2] = &zero;
+        lens[2] = 1;
+        parts[3] = ctr;
+        lens[3] = 8;
+        parts[4] = u->body;
+        lens[4] = blen;
+        furrow_hmac_sha256(u->port, u->cfg->key, 32, parts, lens, 5, mac);
+        furrow_cbor_w_init(&w, u->env, sizeof u->env);
+        furrow_cbor_put_head(&w, FURROW_CBOR_ARRAY, 4);
+        furrow_cbor_put_text(&w, u->cfg->device_id);
+        furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.counter);
+        furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->body, blen);
+        furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, mac, 16);
+        if (w.err)
+            return FURROW_ERR_CBOR;
+        memset(&req, 0, sizeof req);
+        p[0] = path;
+        p[1] = 0;
+        req.code = FURROW_COAP_POST;
+        req.path = p;
+        req.content_format = CF_CBOR;
+        req.block2 = -1;
+        req.payload = u->env;
+        req.payload_len = w.len;
+        if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
+            return r;
+        if (resp->code == FURROW_COAP_CODE(4, 1) && resp->payload_len && attempt == 0) {
+            struct furrow_cbor c;
+            uint64_t n, k;
+            furrow_cbor_init(&c, resp->payload, resp->payload_len);
+            n = furrow_cbor_head(&c, FURROW_CBOR_MAP);
+            for (k = 0; k < n && !c.err; k++) {
+                if (furrow_cbor_int(&c) == 1) {
+                    uint64_t last = furrow_cbor_uint(&c);
+                    if (!c.err && last >= u->st.counter)
+                        u->st.counter = last;
+                } else {
+                    furrow_cbor_skip(&c);
+                }
+            }
+            continue;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+static void text_field(struct furrow_cbor *c, char *dst, size_t cap)
+{
+    size_t n;
+    const uint8_t *s = furrow_cbor_str(c, FURROW_CBOR_TSTR, &n);
+    if (!c->err && (n >= cap || memchr(s, 0, n)))
+        c->err = FURROW_ERR_CBOR;
+    if (!c->err) {
+        memcpy(dst, s, n);
+        dst[n] = 0;
+    }
+}
+
+static const char *const result_names[] = { "none", "ok", "failed", "rolled_back" };
+
+int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
+{
+    struct furrow_cbor_w w;
+    struct furrow_cbor c;
+    struct furrow_coap_msg resp;
+    int in_progress = u->st.phase == FURROW_PH_DOWNLOAD, r;
+    uint64_t n, i;
+
+    furrow_cbor_w_init(&w, u->body, sizeof u->body);
+    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 5u + (unsigned)in_progress);
+    furrow_cbor_put_int(&w, 1);
+    furrow_cbor_put_text(&w, u->cfg->product);
+    furrow_cbor_put_int(&w, 2);
+    furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->running_sha, 32);
+    furrow_cbor_put_int(&w, 3);
+    furrow_cbor_put_int(&w, u->running);
+    furrow_cbor_put_int(&w, 4);
+    furrow_cbor_put_text(&w, result_names[u->st.result & 3]);
+    if (in_progress) {
+        furrow_cbor_put_int(&w, 8);
+        furrow_cbor_put_head(&w, FURROW_CBOR_ARRAY, 2);
+        furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->st.m.patch_sha, 32);
+        furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.pr.offset);
+    }
+    furrow_cbor_put_int(&w, 9);
+    furrow_cbor_put_text(&w, u->st.running_version);
+    if (w.err)
+        return FURROW_ERR_CBOR;
+    if ((r = post(u, 'c', w.len, &resp)) != 0)
+        return r;
+    if (resp.code == FURROW_COAP_CODE(5, 3)) {
+        u->sleep_s = resp.has_max_age ? resp.max_age : 60;
+        return FURROW_ERR_SERVER;
+    }
+    if (resp.code != FURROW_COAP_CODE(2, 5))
+        return FURROW_ERR_SERVER;
+    memset(out, 0, sizeof *out);
+    furrow_cbor_init(&c, resp.payload, resp.payload_len);
+    n = furrow_cbor_head(&c, FURROW_CBOR_MAP);
+    for (i = 0; i < n && !c.err; i++) {
+        size_t len;
+        const uint8_t *s;
+        switch (furrow_cbor_int(&c)) {
+        case 1: out->decision = (uint32_t)furrow_cbor_uint(&c); break;
+        case 2: out->retry_after = (uint32_t)furrow_cbor_uint(&c); break;
+        case 3: text_field(&c, out->manifest_path, sizeof out->manifest_path); break;
+        case 4: text_field(&c, out->patch_path, sizeof out->patch_path); break;
+        case 5: out->patch_size = (uint32_t)furrow_cbor_uint(&c); break;
+        case 6:
+            s = furrow_cbor_str(&c, FURROW_CBOR_BSTR, &len);
+            if (!c.err && len <= 8) {
+                memcpy(out->etag, s, len);
+                out->etag_len = (uint8_t)len;
+            }
+            break;
+        case 7: out->szx = (uint32_t)furrow_cbor_uint(&c); break;
+        case 8:
+            s = furrow_cbor_str(&c, FURROW_CBOR_BSTR, &len);
+            if (!c.err && len == 32) {
+                memcpy(out->patch_id, s, 32);
+                out->has_patch_id = 1;
+            }
+            break;
+        default: furrow_cbor_skip(&c); break;
+        }
+    }
+    if (c.err || out->decision > 2 ||
+        (out->decision == 2 && (!out->manifest_path[0] || !out->patch_path[0] || !out->has_patch_id)))
+        return FURROW_ERR_CBOR;
+    if (out->szx > 6)
+        out->szx = 6;
+    return 0;
+}
+
+int furrow_report(struct furrow_update *u, const char *status)
+{
+    struct furrow_cbor_w w;
+    struct furrow_coap_msg resp;
+    int r, has_reason = u->st.reason[0] != 0;
+    furrow_cbor_w_init(&w, u->body, sizeof u->body);
+    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 4u + (unsigned)has_reason);
+    furrow_cbor_put_int(&w, 1);
+    furrow_cbor_put_text(&w, status);
+    if (has_reason) {
+        furrow_cbor_put_int(&w, 2);
+        furrow_cbor_put_text(&w, u->st.reason);
+    }
+    furrow_cbor_put_int(&w, 3);
+    furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->running_sha, 32);
+    furrow_cbor_put_int(&w, 4);
+    furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->st.m.patch_sha, 32);
+    furrow_cbor_put_int(&w, 5);
+    furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.pr.offset);
+    if (w.err)
+        return FURROW_ERR_CBOR;
+    if ((r = post(u, 'r', w.len, &resp)) != 0)
+        return r;
+    return resp.code == FURROW_COAP_CODE(2, 4) ? 0 : FURROW_ERR_SERVER;
+}
+
+int furrow_get_block(struct furrow_update *u, const char *path, uint32_t num, uint8_t *szx, int want_size2,
+                     struct furrow_coap_msg *resp)
+{
+    struct furrow_coap_req req;
+    int r;
+    memset(&req, 0, sizeof req);
+    req.code = FURROW_COAP_GET;
+    req.path = path;
+    req.content_format = -1;
+    req.block2 = (int64_t)num << 4 | *szx; /* RFC 7959 §2.2: M is 0 in a request */
+    req.size2 = want_size2;
+    if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
+        return r;
+    if (resp->code == FURROW_COAP_CODE(5, 3)) {
+        u->sleep_s = resp->has_max_age ? resp->max_age : 60;
+        return FURROW_ERR_SERVER;
+    }
+    if (resp->code != FURROW_COAP_CODE(2, 5))
+        return FURROW_ERR_SERVER;
+    if (resp->has_block2) {
+        /* RFC 7959 §2.4: the server may answer with a smaller block; keep using that size */
+        if (resp->block2_szx > *szx || (resp->block2_more && resp->payload_len != (16u << resp->block2_szx)))
+            return FURROW_ERR_COAP;
+        *szx = resp->block2_szx;
+    } else {
+        resp->block2_num = 0;
+        resp->block2_szx = *szx;
+    }
+    return 0;
+}
+
+int furrow_get_all(struct furrow_update *u, const char *path, uint8_t *buf, size_t cap)
+{
+    struct furrow_coap_msg resp;
+    uint8_t szx = u->cfg->max_szx;
+    size_t len = 0;
+    int r;
+    for (;;) {
+        uint32_t bs = 16u << szx, num = (uint32_t)(len / bs), off;
+        if ((r = furrow_get_block(u, path, num, &szx, 0, &resp)) != 0)
+            return r;
+        off = resp.block2_num * (16u << resp.block2_szx);
+        if (off != len || resp.payload_len > cap - len)
+            return off != len ? FURROW_ERR_COAP : FURROW_ERR_TOO_BIG;
+        memcpy(buf + len, resp.payload, resp.payload_len);
+        len += resp.payload_len;
+        if (!resp.has_block2 || !resp.block2_more)
+            return (int)len;
+    }
+}

@@ -1,0 +1,302 @@
+/* Update state machine; see furrow_update.h for the phases and the persistence rule. */
+#include "furrow_update.h"
+#include "furrow_errors.h"
+#include "furrow_proto.h"
+
+#include <string.h>
+
+static const char *const phase_names[] = { "idle", "download", "switch", "trial", "report" };
+static const char *const report_names[] = { "none", "booted", "failed", "rolled_back" };
+
+const char *furrow_phase_name(int phase)
+{
+    return phase >= 0 && phase <= FURROW_PH_REPORT ? phase_names[phase] : "?";
+}
+
+static void event(struct furrow_update *u, const char *name, const char *detail, uint32_t a, uint32_t b)
+{
+    if (u->port->event)
+        u->port->event(u->port->arg, name, detail, a, b);
+}
+
+static int persist(struct furrow_update *u)
+{
+    return u->port->state_store(u->port->arg, &u->st, sizeof u->st) ? FURROW_ERR_IO : 0;
+}
+
+static int set_phase(struct furrow_update *u, int phase)
+{
+    u->st.phase = (uint8_t)phase;
+    event(u, "state", phase_names[phase], u->st.pr.offset, u->st.pr.applied);
+    return persist(u);
+}
+
+static int slot_sha(struct furrow_update *u, int slot, uint32_t size, uint8_t out[32])
+{
+    const struct furrow_port *port = u->port;
+    struct furrow_sha256 c;
+    uint32_t i, n;
+    port->sha256_init(&c);
+    for (i = 0; i < size; i += n) {
+        n = size - i < sizeof u->mbuf ? size - i : (uint32_t)sizeof u->mbuf;
+        if (port->flash_read(port->arg, slot, i, u->mbuf, n))
+            return FURROW_ERR_IO;
+        port->sha256_update(&c, u->mbuf, n);
+    }
+    port->sha256_final(&c, out);
+    return 0;
+}
+
+int furrow_update_boot(struct furrow_update *u, const struct furrow_port *port, const struct furrow_config *cfg)
+{
+    int32_t size;
+    int n;
+    u->port = port;
+    u->cfg = cfg;
+    u->sleep_s = 0;
+    furrow_coap_client_init(&u->coap, port);
+    if (cfg->ack_timeout_ms)
+        u->coap.ack_timeout_ms = cfg->ack_timeout_ms;
+    n = port->state_load(port->arg, &u->st, sizeof u->st);
+    if (n != (int)sizeof u->st || u->st.magic != FURROW_STATE_MAGIC || u->st.version != FURROW_STATE_VERSION) {
+        /* factory state (or a blob from another layout: start clean rather than misread it) */
+        memset(&u->st, 0, sizeof u->st);
+        u->st.magic = FURROW_STATE_MAGIC;
+        u->st.version = FURROW_STATE_VERSION;
+        u->st.secure_version = cfg->secure_version;
+        strncpy(u->st.running_version, cfg->version ? cfg->version : "", sizeof u->st.running_version - 1);
+    }
+    u->st.reason[sizeof u->st.reason - 1] = 0;
+    u->st.patch_path[sizeof u->st.patch_path - 1] = 0;
+    u->running = port->running_slot(port->arg);
+    size = port->image_size(port->arg, u->running);
+    if (size <= 0)
+        return FURROW_ERR_IO;
+    event(u, "boot", phase_names[u->st.phase <= FURROW_PH_REPORT ? u->st.phase : 0], (uint32_t)u->running,
+          (uint32_t)size);
+    return slot_sha(u, u->running, (uint32_t)size, u->running_sha);
+}
+
+/* Any refusal or failure: remember why, report it, never touch the boot slot. */
+static int fail(struct furrow_update *u, int err, const char *what)
+{
+    size_t n = strlen(what);
+    if (n > 40)
+        n = 40;
+    memcpy(u->st.reason, what, n);
+    u->st.reason[n] = ':';
+    u->st.reason[n + 1] = ' ';
+    strncpy(u->st.reason + n + 2, furrow_strerror(err), sizeof u->st.reason - n - 3);
+    u->st.result = FURROW_RES_FAILED;
+    event(u, "refused", u->st.reason, (uint32_t)-err, u->st.pr.offset);
+    set_phase(u, FURROW_PH_REPORT);
+    return FURROW_ACT_CONTINUE;
+}
+
+static int sleep_for(struct furrow_update *u, uint32_t s)
+{
+    u->sleep_s = s;
+    return FURROW_ACT_SLEEP;
+}
+
+static int checkpoint(void *arg, const struct furrow_patch_progress *pr)
+{
+    struct furrow_update *u = arg;
+    u->st.pr = *pr;
+    event(u, "chunk", NULL, pr->applied, pr->offset);
+    return persist(u);
+}
+
+static int do_switch(struct furrow_update *u);
+
+static int download(struct furrow_update *u)
+{
+    struct furrow_manifest *m = &u->st.m;
+    struct furrow_coap_msg resp;
+    int r;
+    r = furrow_patch_init(&u->patch, u->port, u->running, u->st.target, m->patch_size, m->table_digest,
+                          m->has_base ? u->running_sha : NULL, &u->st.pr, checkpoint, u);
+    if (r)
+        return fail(u, r, "patch");
+    u->st.pr = u->patch.pr;
+    while (u->patch.pr.offset < m->patch_size) {
+        uint32_t off = u->patch.pr.offset, bs = 16u << u->st.szx, data_off, n;
+        uint8_t szx = u->st.szx;
+        r = furrow_get_block(u, u->st.patch_path, off / bs, &szx, off == 0, &resp);
+        if (r == FURROW_ERR_TIMEOUT || r == FURROW_ERR_IO)
+            return sleep_for(u, 30); /* progress is persisted: resume on the next wake */
+        if (r == FURROW_ERR_SERVER && resp.code == FURROW_COAP_CODE(5, 3))
+            return FURROW_ACT_SLEEP;
+        if (r)
+            return fail(u, r, "patch download");
+        if (u->st.etag_len && (resp.etag_len != u->st.etag_len || memcmp(resp.etag, u->st.etag, resp.etag_len)))
+            return fail(u, FURROW_ERR_PATCH_DIGEST, "patch ETag changed");
+        u->st.szx = szx;
+        data_off = resp.block2_num * (16u << szx);
+        if (off < data_off || off >= data_off + resp.payload_len)
+            return fail(u, FURROW_ERR_COAP, "block out of order");
+        n = (uint32_t)(data_off + resp.payload_len - off);
+        if (n > m->patch_size - off)
+            n = m->patch_size - off;
+        u->st.received += (uint32_t)resp.payload_len;
+        r = furrow_patch_process(&u->patch, resp.payload + (off - data_off), n);
+        if (r)
+            return fail(u, r, "patch");
+        if (off < 160 && u->patch.pr.offset >= 160 &&
+            (furrow_patch_result_size(&u->patch) != m->result_size ||
+             memcmp(furrow_patch_result_sha(&u->patch), m->result_sha, 32)))
+            return fail(u, FURROW_ERR_RESULT_DIGEST, "patch header");
+        u->st.pr = u->patch.pr;
+        if ((r = persist(u)) != 0)
+            return fail(u, r, "state");
+        if (!resp.block2_more && u->patch.pr.offset < m->patch_size)
+            return fail(u, FURROW_ERR_PATCH_CORRUPT, "patch shorter than announced");
+    }
+    if ((r = furrow_patch_finalize(&u->patch)) != 0)
+        return fail(u, r, "result");
+    event(u, "applied", NULL, m->result_size, u->st.received);
+    set_phase(u, FURROW_PH_SWITCH);
+    return do_switch(u);
+}
+
+static int start_update(struct furrow_update *u, const struct furrow_checkin_resp *ci)
+{
+    struct furrow_manifest m;
+    struct furrow_trust t;
+    int n, r;
+    n = furrow_get_all(u, ci->manifest_path, u->mbuf, sizeof u->mbuf);
+    if (n == FURROW_ERR_TIMEOUT || n == FURROW_ERR_IO)
+        return sleep_for(u, 30);
+    if (n < 0)
+        return u->sleep_s && n == FURROW_ERR_SERVER ? FURROW_ACT_SLEEP : fail(u, n, "manifest fetch");
+    t.gateway_pub = u->cfg->gateway_pub;
+    t.release_pub = u->cfg->release_pub;
+    t.device_id = u->cfg->device_id;
+    t.product = u->cfg->product;
+    t.running_sha = u->running_sha;
+    t.secure_version = u->st.secure_version;
+    memset(&u->st.m, 0, sizeof u->st.m);
+    memcpy(u->st.m.patch_sha, ci->patch_id, 32);
+    u->st.pr.offset = 0;
+    u->st.pr.applied = 0;
+    if ((r = furrow_manifest_verify(u->port, u->mbuf, (size_t)n, &t, &m)) != 0)
+        return fail(u, r, "manifest");
+    if (memcmp(m.patch_sha, ci->patch_id, 32) || (ci->patch_size && ci->patch_size != m.patch_size))
+        return fail(u, FURROW_ERR_PATCH_DIGEST, "check-in and manifest disagree");
+    if (u->st.has_bad && !memcmp(u->st.bad_result, m.result_sha, 32))
+        return fail(u, FURROW_ERR_REFUSED, "manifest");
+    u->st.m = m;
+    memcpy(u->st.patch_path, ci->patch_path, sizeof u->st.patch_path);
+    memcpy(u->st.etag, ci->etag, sizeof u->st.etag);
+    u->st.etag_len = ci->etag_len;
+    u->st.szx = (uint8_t)(ci->szx && ci->szx < u->cfg->max_szx ? ci->szx : u->cfg->max_szx);
+    u->st.target = (uint8_t)(1 - u->running);
+    u->st.result = FURROW_RES_NONE;
+    u->st.reason[0] = 0;
+    u->st.trial_boots = 0;
+    u->st.received = 0;
+    event(u, "manifest", m.version, m.patch_size, m.result_size);
+    set_phase(u, FURROW_PH_DOWNLOAD);
+    return download(u);
+}
+
+static int checkin(struct furrow_update *u)
+{
+    struct furrow_checkin_resp ci;
+    int r = furrow_checkin(u, &ci);
+    if (r == FURROW_ERR_SERVER && u->sleep_s)
+        return FURROW_ACT_SLEEP;
+    if (r)
+        return sleep_for(u, 60);
+    event(u, "checkin", NULL, ci.decision, ci.retry_after);
+    if (ci.decision == 1)
+        return sleep_for(u, ci.retry_after ? ci.retry_after : 60);
+    if (ci.decision == 0) {
+        u->sleep_s = ci.retry_after;
+        return FURROW_ACT_IDLE;
+    }
+    if (u->st.phase == FURROW_PH_DOWNLOAD && !memcmp(ci.patch_id, u->st.m.patch_sha, 32)) {
+        /* same transfer: the paths may be new, the progress is ours */
+        memcpy(u->st.patch_path, ci.patch_path, sizeof u->st.patch_path);
+        return download(u);
+    }
+    return start_update(u, &ci);
+}
+
+static int do_switch(struct furrow_update *u)
+{
+    uint8_t sha[32];
+    int r;
+    if (u->running == u->st.target) {
+        /* cut after the boot slot was set but before TRIAL was stored: we are the new image */
+        set_phase(u, FURROW_PH_TRIAL);
+        return FURROW_ACT_CONTINUE;
+    }
+    /* FORMAT.md §8 / MANIFEST.md: never set a boot slot whose image is not the signed result */
+    if ((r = slot_sha(u, u->st.target, u->st.m.result_size, sha)) != 0)
+        return fail(u, r, "verify");
+    if (memcmp(sha, u->st.m.result_sha, 32))
+        return fail(u, FURROW_ERR_RESULT_DIGEST, "verify");
+    if (u->port->boot_set(u->port->arg, u->st.target))
+        return fail(u, FURROW_ERR_IO, "set boot slot");
+    set_phase(u, FURROW_PH_TRIAL);
+    event(u, "reboot", "new image", u->st.target, 0);
+    return FURROW_ACT_REBOOT;
+}
+
+static int trial(struct furrow_update *u)
+{
+    if (u->running != u->st.target) {
+        /* The bootloader did not keep the new image (reset before confirmation). The passive slot
+         * still holds the verified result: try again a few times before giving up. */
+        if (u->st.trial_boots < FURROW_TRIAL_RETRIES) {
+            u->st.trial_boots++;
+            set_phase(u, FURROW_PH_SWITCH);
+            return do_switch(u);
+        }
+        strcpy(u->st.reason, "new image was not confirmed; bootloader rolled back");
+        u->st.result = FURROW_RES_ROLLED_BACK;
+        set_phase(u, FURROW_PH_REPORT);
+        return FURROW_ACT_CONTINUE;
+    }
+    if (u->port->self_test(u->port->arg)) {
+        strcpy(u->st.reason, "self-test failed");
+        u->st.result = FURROW_RES_ROLLED_BACK;
+        memcpy(u->st.bad_result, u->st.m.result_sha, 32);
+        u->st.has_bad = 1;
+        set_phase(u, FURROW_PH_REPORT);
+        event(u, "rollback", u->st.reason, u->running, 0);
+        u->port->boot_invalidate(u->port->arg);
+        return FURROW_ACT_REBOOT;
+    }
+    if (u->port->boot_confirm(u->port->arg))
+        return sleep_for(u, 1); /* confirmation is retried from TRIAL */
+    u->st.secure_version = u->st.m.secure_version;
+    memcpy(u->st.running_version, u->st.m.version, sizeof u->st.running_version);
+    u->st.result = FURROW_RES_OK;
+    u->st.reason[0] = 0;
+    event(u, "confirmed", u->st.m.version, u->running, u->st.received);
+    set_phase(u, FURROW_PH_REPORT);
+    return FURROW_ACT_CONTINUE;
+}
+
+int furrow_update_step(struct furrow_update *u)
+{
+    int r;
+    u->sleep_s = 0;
+    switch (u->st.phase) {
+    case FURROW_PH_TRIAL:
+        return trial(u);
+    case FURROW_PH_SWITCH:
+        return do_switch(u);
+    case FURROW_PH_REPORT:
+        r = furrow_report(u, report_names[u->st.result & 3]);
+        if (r)
+            return sleep_for(u, 30);
+        event(u, "reported", report_names[u->st.result & 3], u->st.result, 0);
+        set_phase(u, FURROW_PH_IDLE);
+        return FURROW_ACT_CONTINUE;
+    default:
+        return checkin(u);
+    }
+}

@@ -1,0 +1,77 @@
+/*
+ * The device's update state machine:
+ *   IDLE -> check-in -> DOWNLOAD (manifest verified; patch fetched with Block2 and applied chunk by
+ *   chunk into the passive slot) -> SWITCH (result SHA-256 verified, boot slot set) -> reboot ->
+ *   TRIAL (self-test; confirm, or invalidate and roll back) -> REPORT -> IDLE.
+ * Every transition is persisted (port->state_store) before the action it guards, so after a power
+ * cut furrow_update_boot() + furrow_update_step() resume at the right step; the bootloader only ever
+ * gets a boot slot whose image was verified, and an unconfirmed image is rolled back by it.
+ */
+#ifndef FURROW_UPDATE_H
+#define FURROW_UPDATE_H
+
+#include "furrow_coap.h"
+#include "furrow_manifest.h"
+#include "furrow_patch.h"
+
+enum furrow_phase { FURROW_PH_IDLE = 0, FURROW_PH_DOWNLOAD, FURROW_PH_SWITCH, FURROW_PH_TRIAL, FURROW_PH_REPORT };
+enum furrow_result { FURROW_RES_NONE = 0, FURROW_RES_OK, FURROW_RES_FAILED, FURROW_RES_ROLLED_BACK };
+/** What furrow_update_step() asks the caller to do next. */
+enum furrow_action { FURROW_ACT_CONTINUE = 0, FURROW_ACT_SLEEP, FURROW_ACT_REBOOT, FURROW_ACT_IDLE };
+
+#define FURROW_STATE_MAGIC 0x46525753u /* "FRWS" */
+#define FURROW_STATE_VERSION 1
+#define FURROW_TRIAL_RETRIES 3
+
+/** Persisted state (one blob). */
+struct furrow_persist {
+    uint32_t magic, version;
+    uint8_t phase, target, szx, result, trial_boots, has_bad, pad[2];
+    uint64_t counter;
+    uint32_t secure_version;
+    char running_version[32];
+    struct furrow_manifest m;
+    char patch_path[64];
+    uint8_t etag[8];
+    uint8_t etag_len;
+    struct furrow_patch_progress pr;
+    char reason[96];
+    uint8_t bad_result[32];
+    uint32_t received; /**< patch bytes received over the air for this update, re-downloads included */
+};
+
+struct furrow_config {
+    const char *device_id;
+    const char *product;
+    const uint8_t *key;         /**< 32-byte device secret K (PROTOCOL.md) */
+    const uint8_t *gateway_pub; /**< 65 bytes */
+    const uint8_t *release_pub; /**< 65 bytes, NULL: accept unsigned releases */
+    uint8_t max_szx;            /**< largest block size the device takes (6 = 1024 bytes) */
+    uint32_t ack_timeout_ms;
+    uint32_t secure_version;    /**< factory value, used when no state is stored */
+    const char *version;        /**< factory version string */
+};
+
+struct furrow_update {
+    const struct furrow_port *port;
+    const struct furrow_config *cfg;
+    struct furrow_persist st;
+    int running;
+    uint8_t running_sha[32];
+    uint32_t sleep_s;
+    struct furrow_coap_client coap;
+    uint8_t body[320], env[420], mbuf[1024];
+    struct furrow_patch patch;
+};
+
+/** After every (re)boot: loads the state, hashes the running image. */
+int furrow_update_boot(struct furrow_update *u, const struct furrow_port *port, const struct furrow_config *cfg);
+/** Runs the next step; see enum furrow_action. Never returns an error: failures become reports. */
+int furrow_update_step(struct furrow_update *u);
+const char *furrow_phase_name(int phase);
+
+/** HMAC-SHA256 over the port's SHA-256 (key <= 64 bytes). */
+void furrow_hmac_sha256(const struct furrow_port *port, const uint8_t *key, size_t klen, const uint8_t *const *parts,
+                        const size_t *lens, int nparts, uint8_t out[32]);
+
+#endif
