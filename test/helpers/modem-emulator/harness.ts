@@ -44,10 +44,15 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(model: EmulatedModel, overrides: Partial<Record<keyof ModemConfig, unknown>> = {}): Promise<Rig> {
+export async function startRig(
+  model: EmulatedModel,
+  overrides: Partial<Record<keyof ModemConfig, unknown>> = {},
+  before?: (emu: ModemEmulator) => void,
+): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'furrow-modem-'));
   const link = join(dir, 'ttyMODEM');
   const emu = new ModemEmulator({ model, link });
+  before?.(emu);
   await emu.start();
   const logs = new LogCapture();
   const events = new EventBus(logs.logger);
