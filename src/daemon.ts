@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.ts';
+import { CoapService } from './coap/service.ts';
 import { loadConfig, type Config, type LoadedConfig } from './config/index.ts';
 import type { DaemonContext } from './context.ts';
 import { errorMessage } from './errors.ts';
@@ -35,6 +36,8 @@ function buildServices(ctx: DaemonContext): Service[] {
   // Module services are appended here in dependency order (store-backed services first, then the
   // servers that accept traffic, then telemetry that reports on them).
   services.push(new ReleaseWatcher(ctx));
+  // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
+  services.push(new CoapService(ctx));
   services.push(...telemetry.frontends);
   return services;
 }

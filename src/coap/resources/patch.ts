@@ -1,0 +1,75 @@
+/**
+ * GET /p/<token> — the patch, one Block2 block per request (RFC 7959), stateless per block: the
+ * device may start at any block number, which is how it resumes after a power cut.
+ */
+import { GET, NOT_FOUND, Opt, SERVICE_UNAVAILABLE, ContentFormat, INTERNAL_SERVER_ERROR } from '../codes.ts';
+import type { ResourceDeps } from '../deps.ts';
+import { encodeUint } from '../message.ts';
+import { bearerSzx, block2Reply, requestedBlock2, requireMethod } from '../respond.ts';
+import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
+
+export class PatchResource implements Resource {
+  readonly path = ['p'];
+  readonly linkAttrs = 'rt="furrow.patch";ct=42';
+  private readonly lastProgress = new Map<string, number>();
+
+  constructor(private readonly d: ResourceDeps) {}
+
+  handle(req: CoapRequest): CoapResponse | undefined {
+    const early = requireMethod(req, GET, 'GET');
+    if (early) return early;
+    const token = req.rest.length === 1 ? req.rest[0]! : '';
+    const delivery = this.d.deliveries.byToken(token);
+    if (!delivery) {
+      this.d.log.warn({ peer: `${req.peer.address}:${req.peer.port}`, token: token.slice(0, 32) }, 'patch request for an unknown token');
+      return errorResponse(NOT_FOUND, 'no such patch; check in again for a fresh URI');
+    }
+    const blk = requestedBlock2(req);
+    if (!blk.ok) return blk.res;
+    let bytes: Buffer;
+    try {
+      bytes = this.d.patchBytes.get(delivery.patchId);
+    } catch (err) {
+      this.d.log.error({ deviceId: delivery.deviceId, patchId: delivery.patchId, err }, 'patch bytes unavailable');
+      return errorResponse(INTERNAL_SERVER_ERROR, 'patch unavailable on the gateway; check in again later');
+    }
+    const out = block2Reply(req, bytes, {
+      contentFormat: ContentFormat.OctetStream,
+      // PROTOCOL.md: strong ETag = first 8 bytes of the patch SHA-256 (its id), stable across restarts.
+      etag: Buffer.from(delivery.patchId.slice(0, 16), 'hex'),
+      maxSzx: bearerSzx(req, this.d.limits.maxSzx),
+      block: blk.block,
+    });
+    if (out.offset < 0) return out.res;
+    const bearer = req.peer.bearer;
+    const admit = this.d.gate.admit(bearer, delivery.deviceId, out.length);
+    if (!admit.ok) {
+      // RFC 7252 §5.10.5: Max-Age on 5.03 tells the client when to retry.
+      return errorResponse(SERVICE_UNAVAILABLE, admit.reason, [{ number: Opt.MaxAge, value: encodeUint(Math.max(1, Math.ceil(admit.retryAfterSeconds))) }]);
+    }
+    const o = this.d.transfers.blockServed(delivery.deviceId, delivery.patchId, bytes.length, bearer, out.offset, out.length);
+    this.progress(delivery.deviceId, delivery.patchId, o.row.offset, bytes.length, bearer, o.completed);
+    return out.res;
+  }
+
+  private progress(deviceId: string, patchId: string, offset: number, size: number, bearer: string, completed: boolean): void {
+    const key = `${deviceId}\u0000${patchId}`;
+    if (completed) {
+      this.lastProgress.delete(key);
+      this.d.events.emit('transfer.progress', { deviceId, patchId, offset: size, size, bearer });
+      this.d.events.emit('transfer.completed', { deviceId, patchId, size, bearer });
+      return;
+    }
+    const now = this.d.clock.monotonic();
+    const last = this.lastProgress.get(key);
+    if (last !== undefined && now - last < this.d.limits.progressIntervalMs) return;
+    this.lastProgress.set(key, now);
+    this.d.events.emit('transfer.progress', { deviceId, patchId, offset, size, bearer });
+  }
+
+  /** Forget throttle state of transfers idle for a while (called by the service's sweep). */
+  sweep(idleMs: number): void {
+    const now = this.d.clock.monotonic();
+    for (const [k, t] of this.lastProgress) if (now - t > idleMs) this.lastProgress.delete(k);
+  }
+}

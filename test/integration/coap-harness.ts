@@ -1,0 +1,171 @@
+/**
+ * Builds a real CoapService (real UDP socket, real SQLite file, real blob store) in a temp dir, with
+ * a device, two releases and a furrow patch between them, for the CoAP integration tests and bench.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import { CoapService, type CoapServiceOptions } from '../../src/coap/service.ts';
+import { configSchema, type Config } from '../../src/config/index.ts';
+import type { DaemonContext } from '../../src/context.ts';
+import { EventBus } from '../../src/events.ts';
+import { silentLogger, type Logger } from '../../src/log.ts';
+import { BlobStore } from '../../src/release/blob-store.ts';
+import { UdpTransport } from '../../src/bearer/udp.ts';
+import { openDatabase, type Db } from '../../src/store/database.ts';
+import { DeviceRepo } from '../../src/store/devices.ts';
+import { ReleaseRepo } from '../../src/store/releases.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+
+/**
+ * A furrow patch with a valid header and chunk table (FORMAT.md §3-4) around random bodies: the CoAP
+ * layer only slices bytes and the manifest only reads the header, so the bodies need not decode.
+ */
+export function syntheticPatch(opts: { size: number; baseSha256: Buffer; baseSize: number; resultSha256: Buffer; resultSize: number }): Buffer {
+  const chunks = 4;
+  const headerAndTable = 160 + 60 * chunks;
+  const bodyTotal = opts.size - headerAndTable;
+  if (bodyTotal < chunks * 3) throw new Error('synthetic patch too small');
+  const bodies = Array.from({ length: chunks }, (_, i) => randomBytes(i < chunks - 1 ? Math.floor(bodyTotal / chunks) : bodyTotal - Math.floor(bodyTotal / chunks) * (chunks - 1)));
+  const h = Buffer.alloc(160);
+  h.write('FRWP', 0, 'latin1');
+  h.writeUInt16LE(1, 4);
+  h.writeUInt16LE(160, 6);
+  h[8] = 1;
+  h[9] = opts.baseSize === 0 ? 1 : 0;
+  h.writeUInt32LE(opts.baseSize, 12);
+  opts.baseSha256.copy(h, 16);
+  h.writeUInt32LE(opts.resultSize, 48);
+  opts.resultSha256.copy(h, 52);
+  h.writeUInt32LE(chunks, 84);
+  h.writeUInt32LE(65536, 88);
+  h.writeUInt32LE(Math.max(...bodies.map((b) => b.length)), 92);
+  const table = Buffer.alloc(60 * chunks);
+  let out = 0;
+  bodies.forEach((b, i) => {
+    const e = table.subarray(60 * i);
+    const outLen = Math.ceil(opts.resultSize / chunks);
+    e.writeUInt32LE(out, 0);
+    e.writeUInt32LE(outLen, 4);
+    e.writeUInt32LE(1, 8);
+    e.writeUInt32LE(0, 12);
+    e.writeUInt32LE(1, 16);
+    e.writeUInt32LE(0, 20);
+    e.writeUInt32LE(b.length - 1, 24);
+    sha(b).copy(e, 28);
+    out += outLen;
+  });
+  createHash('sha256').update(h.subarray(0, 128)).update(table).digest().copy(h, 128);
+  return Buffer.concat([h, table, ...bodies]);
+}
+
+export interface Harness {
+  dir: string;
+  config: Config;
+  db: Db;
+  ctx: DaemonContext;
+  service: CoapService;
+  port: number;
+  deviceId: string;
+  deviceKey: Buffer;
+  product: string;
+  baseSha256: string;
+  targetSha256: string;
+  patch: Buffer;
+  patchId: string;
+  /** Stops the service and closes the DB (keeps the dir unless `remove`). */
+  stop(remove?: boolean): Promise<void>;
+  /** Stop and start again on the same port, same dir: a daemon restart. */
+  restart(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  patchSize?: number;
+  coap?: Record<string, unknown>;
+  service?: Omit<CoapServiceOptions, 'transports'>;
+  log?: Logger;
+  clock?: Clock;
+  dir?: string;
+  devices?: number;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'furrow-coap-'));
+  const config = configSchema.parse({ data: { dir }, coap: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 5000, burst: 5000 }, ...opts.coap } });
+  const log = opts.log ?? silentLogger();
+  const open = () => {
+    const db = openDatabase(join(dir, 'furrow.db'), { skipIntegrityCheck: true });
+    const ctx: DaemonContext = { config, configFile: join(dir, 'furrow.yaml'), log, db, blobs: new BlobStore(join(dir, 'blobs')), events: new EventBus(log), clock: opts.clock ?? systemClock };
+    return { db, ctx };
+  };
+  let { db, ctx } = open();
+  const product = 'soil-probe';
+  const deviceId = 'probe-1';
+  const deviceKey = Buffer.alloc(32, 7);
+  const baseImage = randomBytes(4096);
+  const targetImage = randomBytes(8192);
+  const baseSha256 = sha(baseImage).toString('hex');
+  const targetSha256 = sha(targetImage).toString('hex');
+  const devices = new DeviceRepo(db);
+  let patch: Buffer;
+  let patchId: string;
+  const existing = db.prepare('SELECT id FROM patches LIMIT 1').get() as { id: string } | undefined;
+  if (existing) {
+    patchId = existing.id;
+    patch = ctx.blobs.get(patchId);
+  } else {
+    const releases = new ReleaseRepo(db);
+    const now = Date.now();
+    const rel = (sha256: string, version: string, size: number, addedAt: number) =>
+      releases.insert({ sha256, product, version, secureVersion: 1, size, chip: 'esp32', appVersion: version, projectName: 'probe', idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt });
+    rel(baseSha256, '1.0.0', baseImage.length, now - 1000);
+    rel(targetSha256, '1.1.0', targetImage.length, now);
+    patch = syntheticPatch({ size: opts.patchSize ?? 40_000, baseSha256: sha(baseImage), baseSize: baseImage.length, resultSha256: sha(targetImage), resultSize: targetImage.length });
+    patchId = ctx.blobs.put(patch);
+    db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, baseSha256, targetSha256, patch.length, now);
+    for (let i = 0; i < (opts.devices ?? 1); i++) {
+      devices.add({ id: i === 0 ? deviceId : `probe-${i + 1}`, product, deviceKey, runningSha256: baseSha256 }, now);
+    }
+  }
+  const releaseRows = new ReleaseRepo(db).list({ product });
+  const h: Harness = {
+    dir,
+    config,
+    db,
+    ctx,
+    service: undefined as unknown as CoapService,
+    port: 0,
+    deviceId,
+    deviceKey,
+    product,
+    baseSha256: releaseRows[0]!.sha256,
+    targetSha256: releaseRows[1]!.sha256,
+    patch,
+    patchId,
+    async stop(remove = false) {
+      await h.service.stop();
+      if (db.open) db.close();
+      if (remove) rmSync(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      const port = h.port;
+      await h.service.stop();
+      db.close();
+      ({ db, ctx } = open());
+      h.db = db;
+      h.ctx = ctx;
+      await launch(port);
+    },
+  };
+  const launch = async (port: number) => {
+    const transport = new UdpTransport({ host: '127.0.0.1', port });
+    h.service = new CoapService(ctx, { ...opts.service, transports: [transport] });
+    await h.service.start();
+    h.port = transport.port;
+  };
+  await launch(0);
+  return h;
+}
