@@ -92,7 +92,13 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   }
   if (issues.length > 0) throw new ConfigError(file, issues);
 
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // yaml refuses alias bombs ("billion laughs") with a ReferenceError; report it like any other problem.
+    throw new ConfigError(file, [{ file, line: 1, col: 1, path: '', message: `cannot expand the document: ${(err as Error).message}` }]);
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(file, [{ file, line: 1, col: 1, path: '', message: 'expected a mapping of settings at the top level' }]);
   }

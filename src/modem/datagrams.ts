@@ -72,7 +72,8 @@ export class DatagramIo {
         const p = paramsOf(line);
         const n = Number(line.startsWith('+QIRD:') ? p[0] : p[2]);
         const hasAddress = line.startsWith('+QIRD:') ? p.length >= 3 : p.length >= 5;
-        if (hasAddress && Number.isInteger(n) && n > 0) return 2 * n;
+        // A length beyond one datagram is line noise, not data: waiting for it would wedge the framer.
+        if (hasAddress && Number.isInteger(n) && n > 0 && n <= MAX_DATAGRAM.bg96) return 2 * n;
       }
       return undefined;
     };
