@@ -71,10 +71,11 @@ int main(int argc, char **argv)
     size_t base_len, patch_len, block = 512, off;
     uint32_t slot_size = 0x200000, staging_size = 0x40000, count;
     uint64_t cut = 0;
+    const char *expect_table = NULL;
     uint8_t *base, *pt;
     int i, r, fresh;
     if (argc < 4) {
-        fprintf(stderr, "usage: patch_cli FLASH_DIR BASE PATCH [--block N] [--cut OP] [--slot-size N] [--staging-size N]\n");
+        fprintf(stderr, "usage: patch_cli FLASH_DIR BASE PATCH [--block N] [--cut OP] [--slot-size N] [--staging-size N] [--table-digest HEX]\n");
         return 2;
     }
     for (i = 4; i + 1 < argc; i += 2) {
@@ -86,6 +87,8 @@ int main(int argc, char **argv)
             slot_size = (uint32_t)strtoul(argv[i + 1], NULL, 0);
         else if (!strcmp(argv[i], "--staging-size"))
             staging_size = (uint32_t)strtoul(argv[i + 1], NULL, 0);
+        else if (!strcmp(argv[i], "--table-digest"))
+            expect_table = argv[i + 1];
     }
     base = slurp(argv[2], &base_len);
     pt = slurp(argv[3], &patch_len);
@@ -110,6 +113,10 @@ int main(int argc, char **argv)
     if (160 + 60 * (size_t)count <= patch_len)
         host_sha256_update(&c, pt + 160, 60 * (size_t)count);
     host_sha256_final(&c, table);
+    if (expect_table && host_hex(expect_table, table, sizeof table) != 32) {
+        fprintf(stderr, "patch_cli: --table-digest needs 64 hex digits\n");
+        return 2;
+    }
     host_sha256_init(&c);
     host_sha256_update(&c, base, base_len);
     host_sha256_final(&c, base_sha);

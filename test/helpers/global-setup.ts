@@ -8,6 +8,10 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
   { bin: 'socat', pkg: 'socat' }, // modem emulator's pty (test/helpers/modem-emulator)
+  { bin: 'gcc', pkg: 'gcc' }, // firmware/ host builds (furrow-device, C test drivers)
+  { bin: 'make', pkg: 'make' },
+  { bin: 'xz', pkg: 'xz-utils' }, // reference LZMA1 encoder for the C decoder tests
+  { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
 ];
 
 export default function setup(): void {

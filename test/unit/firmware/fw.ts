@@ -1,0 +1,63 @@
+/**
+ * Shared helpers for the firmware tests: builds firmware/ with make (a no-op when up to date), runs
+ * the compiled drivers, and caches furrow patches of the corpus pairs made by the TypeScript encoder.
+ */
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { encodeFullImage, encodePatch } from '../../../src/delta/index.ts';
+import { readCorpus } from '../../helpers/corpus.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../../..');
+export const FIRMWARE = resolve(ROOT, 'firmware');
+export const BUILD = resolve(FIRMWARE, 'build');
+
+let built = false;
+/** Builds the host binaries; throws with the compiler output if that fails. */
+export function buildFirmware(target = 'all'): void {
+  if (built && target === 'all') return;
+  if (!existsSync('/usr/include/openssl/sha.h')) {
+    throw new Error('firmware host build needs the OpenSSL headers: apt-get install -y libssl-dev');
+  }
+  try {
+    execFileSync('make', ['-s', '-C', FIRMWARE, target], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: Buffer; stdout?: Buffer };
+    throw new Error(`make -C firmware ${target} failed (needs gcc, make, libssl-dev):\n${e.stderr?.toString() ?? ''}${e.stdout?.toString() ?? ''}`);
+  }
+  if (target === 'all') built = true;
+}
+
+export function bin(name: string): string {
+  return resolve(BUILD, name);
+}
+
+export function run(name: string, args: string[], input?: Buffer): SpawnSyncReturns<Buffer> {
+  return spawnSync(bin(name), args, { input, maxBuffer: 64 << 20 });
+}
+
+/** Parses the JSON lines a driver printed. */
+export function events(stdout: Buffer | string): Array<Record<string, unknown>> {
+  return stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const CACHE = resolve(ROOT, 'test/.tmp/firmware-patches');
+
+/** A furrow patch from `from` (corpus file, or null for a full image) to `to`, cached on disk. */
+export async function corpusPatch(from: string | null, to: string): Promise<string> {
+  const encoder = readFileSync(resolve(ROOT, 'src/delta/encode.ts'));
+  const key = createHash('sha256').update(`${from ?? 'full'}|${to}|`).update(encoder).digest('hex').slice(0, 16);
+  const file = resolve(CACHE, `${key}.patch`);
+  if (!existsSync(file)) {
+    mkdirSync(CACHE, { recursive: true });
+    const patch = from === null ? await encodeFullImage(readCorpus(to)) : await encodePatch(readCorpus(from), readCorpus(to));
+    writeFileSync(`${file}.tmp`, patch);
+    execFileSync('mv', [`${file}.tmp`, file]);
+  }
+  return file;
+}
