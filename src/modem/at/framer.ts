@@ -25,7 +25,7 @@ const MAX_LINE = 4096;
 
 export class AtFramer extends Transform {
   private buf: Buffer = Buffer.alloc(0);
-  private pendingHeader: { text: string; need: number } | undefined;
+  private pendingHeader: { text: string; need: number; skipLf: boolean } | undefined;
   private rule: PayloadRule | undefined;
 
   constructor() {
@@ -73,8 +73,9 @@ export class AtFramer extends Transform {
         return;
       }
       const raw = this.buf.subarray(0, end);
+      const endedWithCr = this.buf[end] === 0x0d;
       this.buf = this.buf.subarray(end + 1);
-      this.emitLine(raw);
+      this.emitLine(raw, endedWithCr);
     }
   }
 
@@ -86,7 +87,7 @@ export class AtFramer extends Transform {
     return -1;
   }
 
-  private emitLine(raw: Buffer): void {
+  private emitLine(raw: Buffer, endedWithCr: boolean): void {
     // Split off bytes that cannot be in an AT line; keep the printable remainder (a glitch before a
     // real "OK" must not swallow the OK).
     let bad = 0;
@@ -103,11 +104,14 @@ export class AtFramer extends Transform {
       text = text.slice(2).trim();
     }
     if (text.length === 0) return;
+    if (text === '>') {
+      this.push({ kind: 'prompt' } satisfies Token);
+      return;
+    }
     const need = this.rule?.(text);
     if (need !== undefined && need > 0) {
-      this.pendingHeader = { text, need };
-      // The header's own line end was consumed; a second one (CRLF) may precede the payload.
-      if (this.buf[0] === 0x0a) this.buf = this.buf.subarray(1);
+      // The header ends in CRLF; its LF may still be in the next chunk and is not payload.
+      this.pendingHeader = { text, need, skipLf: endedWithCr };
       return;
     }
     this.push({ kind: 'line', text } satisfies Token);
@@ -115,7 +119,11 @@ export class AtFramer extends Transform {
 
   private takePayload(): boolean {
     const h = this.pendingHeader!;
-    if (this.buf.length < h.need) return false;
+    if (h.skipLf && this.buf.length > 0) {
+      if (this.buf[0] === 0x0a) this.buf = this.buf.subarray(1);
+      h.skipLf = false;
+    }
+    if (h.skipLf || this.buf.length < h.need) return false;
     const payload = Buffer.from(this.buf.subarray(0, h.need));
     this.buf = this.buf.subarray(h.need);
     this.pendingHeader = undefined;

@@ -1,0 +1,115 @@
+import { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { AtClient } from '../../../src/modem/at/client.ts';
+import type { Urc } from '../../../src/modem/at/urc.ts';
+import { AtCommandError, AtTimeoutError, PortClosedError } from '../../../src/modem/errors.ts';
+
+/** A scripted modem on the other end of an in-memory stream: answers each command from a table. */
+class FakeLine extends Duplex {
+  readonly received: string[] = [];
+  constructor(private readonly answer: (cmd: string, line: FakeLine) => void) {
+    super();
+  }
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const c of chunk.toString('latin1').split('\r')) {
+      if (c) {
+        this.received.push(c);
+        this.answer(c, this);
+      }
+    }
+    done();
+  }
+  say(s: string | Buffer): void {
+    this.push(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
+  }
+}
+
+const log = pino({ level: 'silent' });
+let client: AtClient | undefined;
+afterEach(() => client?.detach());
+
+function setup(answer: (cmd: string, line: FakeLine) => void, quietMs = 50): { c: AtClient; line: FakeLine; urcs: Urc[] } {
+  const line = new FakeLine(answer);
+  const c = new AtClient(log, '/dev/fake', quietMs);
+  client = c;
+  const urcs: Urc[] = [];
+  c.on('urc', (u) => urcs.push(u));
+  c.attach(line);
+  return { c, line, urcs };
+}
+
+describe('AT client', () => {
+  it('returns information lines with OK and tolerates the echo', async () => {
+    const { c } = setup((cmd, l) => l.say(`${cmd}\r\r\n+CSQ: 20,99\r\n\r\nOK\r\n`));
+    const r = await c.send({ command: 'AT+CSQ', timeoutMs: 500, expect: '+CSQ:' });
+    expect(r).toEqual({ command: 'AT+CSQ', lines: [{ text: '+CSQ: 20,99' }], final: 'OK' });
+  });
+
+  it('rejects +CME ERROR with the code and its text', async () => {
+    const { c } = setup((_cmd, l) => l.say('\r\n+CME ERROR: 10\r\n'));
+    const err = await c.send({ command: 'AT+CPIN?', timeoutMs: 500 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtCommandError);
+    expect((err as AtCommandError).cme).toBe(10);
+    expect((err as Error).message).toBe('modem answered AT+CPIN? with +CME ERROR: 10 (SIM not inserted)');
+  });
+
+  it('runs one command at a time, in order', async () => {
+    const order: string[] = [];
+    const { c } = setup((cmd, l) => {
+      order.push(cmd);
+      setTimeout(() => l.say(`\r\n${cmd}-done\r\nOK\r\n`), 10);
+    });
+    const rs = await Promise.all(['AT+A', 'AT+B', 'AT+C'].map((command) => c.send({ command, timeoutMs: 500 })));
+    expect(order).toEqual(['AT+A', 'AT+B', 'AT+C']);
+    expect(rs.map((r) => r.lines[0]!.text)).toEqual(['AT+A-done', 'AT+B-done', 'AT+C-done']);
+  });
+
+  it('times out without a final result and does not take the late OK as the next answer', async () => {
+    const { c } = setup((cmd, l) => {
+      if (cmd === 'AT+SLOW') setTimeout(() => l.say('\r\nOK\r\n'), 120);
+      if (cmd === 'AT+CSQ') setTimeout(() => l.say('\r\n+CSQ: 7,99\r\n\r\nOK\r\n'), 100);
+    }, 20);
+    await expect(c.send({ command: 'AT+SLOW', timeoutMs: 50 })).rejects.toBeInstanceOf(AtTimeoutError);
+    const r = await c.send({ command: 'AT+CSQ', timeoutMs: 500, expect: '+CSQ:' });
+    expect(r.lines.map((l) => l.text)).toContain('+CSQ: 7,99');
+    expect(c.consecutiveTimeouts).toBe(0);
+  });
+
+  it('writes the payload after the ">" prompt and waits for SEND OK', async () => {
+    const { c, line } = setup((cmd, l) => {
+      if (cmd.startsWith('AT+QISEND')) l.say('\r\n> ');
+      else if (cmd === 'hi') l.say('\r\nSEND OK\r\n');
+    });
+    const r = await c.send({ command: 'AT+QISEND=0,2,"1.2.3.4",5', timeoutMs: 500, promptPayload: Buffer.from('hi'), finals: /^SEND OK$/, failFinals: /^SEND FAIL$/, okIsIntermediate: true });
+    expect(r.final).toBe('SEND OK');
+    expect(line.received).toEqual(['AT+QISEND=0,2,"1.2.3.4",5', 'hi']);
+  });
+
+  it('waits after OK for the +QIOPEN result line', async () => {
+    const { c } = setup((_cmd, l) => {
+      l.say('\r\nOK\r\n');
+      setTimeout(() => l.say('\r\n+QIOPEN: 0,0\r\n'), 20);
+    });
+    const r = await c.send({ command: 'AT+QIOPEN=1,0,"UDP SERVICE","127.0.0.1",0,5683,1', timeoutMs: 200, awaitAfterOk: { match: /^\+QIOPEN: 0,\d+/, timeoutMs: 500 } });
+    expect(r.after).toBe('+QIOPEN: 0,0');
+  });
+
+  it('hands URCs that arrive in the middle of an answer to the URC listeners', async () => {
+    const { c, urcs } = setup((_cmd, l) => l.say('\r\n+CESQ: 99,99,255,255,20,50\r\n\r\n+QIURC: "closed",0\r\n\r\nOK\r\n'));
+    const r = await c.send({ command: 'AT+CESQ', timeoutMs: 500, expect: '+CESQ:' });
+    expect(r.lines).toHaveLength(1);
+    expect(urcs).toEqual([{ type: 'closed', connectId: 0 }]);
+  });
+
+  it('fails every waiting command when the port goes away', async () => {
+    const { c } = setup(() => undefined);
+    const a = c.send({ command: 'AT', timeoutMs: 5000 });
+    const b = c.send({ command: 'ATI', timeoutMs: 5000 });
+    c.detach();
+    await expect(a).rejects.toBeInstanceOf(PortClosedError);
+    await expect(b).rejects.toThrow('serial port /dev/fake closed before ATI finished');
+    await expect(c.send({ command: 'AT', timeoutMs: 10 })).rejects.toBeInstanceOf(PortClosedError);
+  });
+});
