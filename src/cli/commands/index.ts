@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { registerConfig } from './config.ts';
+import { registerDevices } from './devices.ts';
 import { registerKeys } from './keys.ts';
+import { registerKeysGateway } from './keys-gateway.ts';
 import { registerRelease } from './release.ts';
 import { registerStart } from './start.ts';
 
@@ -10,4 +12,7 @@ export const registrations: Array<(program: Command) => void> = [
   registerConfig,
   registerRelease,
   registerKeys,
+  // After registerKeys: adds `keys gateway` to the same `keys` command.
+  registerKeysGateway,
+  registerDevices,
 ];
