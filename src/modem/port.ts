@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { SerialPort } from 'serialport';
 import type { Logger } from '../log.ts';
@@ -39,6 +40,7 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
   private attempt = 0;
   private running = false;
   private lastError = '';
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly opts: PortOptions,
@@ -54,10 +56,21 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
   start(): void {
     this.running = true;
     this.tryOpen();
+    // The driver's read error is the usual unplug signal, but it does not always come (a pty whose
+    // master went away can stay silent); a vanished device node settles it.
+    this.watchdog = setInterval(() => {
+      const p = this.port;
+      if (p?.isOpen && !existsSync(this.opts.path)) {
+        this.log.warn({ path: this.opts.path }, 'serial device node disappeared; closing the port');
+        p.close();
+      }
+    }, 500);
+    this.watchdog.unref();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.watchdog) clearInterval(this.watchdog);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const p = this.port;
