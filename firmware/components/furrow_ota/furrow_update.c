@@ -88,6 +88,7 @@ static int fail(struct furrow_update *u, int err, const char *what)
     u->st.reason[n + 1] = ' ';
     strncpy(u->st.reason + n + 2, furrow_strerror(err), sizeof u->st.reason - n - 3);
     u->st.result = FURROW_RES_FAILED;
+    memcpy(u->st.failed_patch, u->st.m.patch_sha, 32);
     event(u, "refused", u->st.reason, (uint32_t)-err, u->st.pr.offset);
     set_phase(u, FURROW_PH_REPORT);
     return FURROW_ACT_CONTINUE;
@@ -167,18 +168,21 @@ static int start_update(struct furrow_update *u, const struct furrow_checkin_res
     n = furrow_get_all(u, ci->manifest_path, u->mbuf, sizeof u->mbuf);
     if (n == FURROW_ERR_TIMEOUT || n == FURROW_ERR_IO)
         return sleep_for(u, 30);
+    if (n < 0 && u->sleep_s && n == FURROW_ERR_SERVER)
+        return FURROW_ACT_SLEEP;
+    /* from here on any earlier transfer is abandoned */
+    memset(&u->st.m, 0, sizeof u->st.m);
+    memcpy(u->st.m.patch_sha, ci->patch_id, 32);
+    u->st.pr.offset = 0;
+    u->st.pr.applied = 0;
     if (n < 0)
-        return u->sleep_s && n == FURROW_ERR_SERVER ? FURROW_ACT_SLEEP : fail(u, n, "manifest fetch");
+        return fail(u, n, "manifest fetch");
     t.gateway_pub = u->cfg->gateway_pub;
     t.release_pub = u->cfg->release_pub;
     t.device_id = u->cfg->device_id;
     t.product = u->cfg->product;
     t.running_sha = u->running_sha;
     t.secure_version = u->st.secure_version;
-    memset(&u->st.m, 0, sizeof u->st.m);
-    memcpy(u->st.m.patch_sha, ci->patch_id, 32);
-    u->st.pr.offset = 0;
-    u->st.pr.applied = 0;
     if ((r = furrow_manifest_verify(u->port, u->mbuf, (size_t)n, &t, &m)) != 0)
         return fail(u, r, "manifest");
     if (memcmp(m.patch_sha, ci->patch_id, 32) || (ci->patch_size && ci->patch_size != m.patch_size))
@@ -213,6 +217,12 @@ static int checkin(struct furrow_update *u)
         return sleep_for(u, ci.retry_after ? ci.retry_after : 60);
     if (ci.decision == 0) {
         u->sleep_s = ci.retry_after;
+        return FURROW_ACT_IDLE;
+    }
+    if (u->st.result == FURROW_RES_FAILED && !memcmp(ci.patch_id, u->st.failed_patch, 32)) {
+        /* refused this very patch already (and reported why): wait for the gateway to offer another */
+        event(u, "skip", "patch refused before", 0, 0);
+        u->sleep_s = 3600;
         return FURROW_ACT_IDLE;
     }
     if (u->st.phase == FURROW_PH_DOWNLOAD && !memcmp(ci.patch_id, u->st.m.patch_sha, 32)) {

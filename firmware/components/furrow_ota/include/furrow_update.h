@@ -37,6 +37,7 @@ struct furrow_persist {
     struct furrow_patch_progress pr;
     char reason[96];
     uint8_t bad_result[32];
+    uint8_t failed_patch[32]; /**< the patch last refused: not retried at once when offered again */
     uint32_t received; /**< patch bytes received over the air for this update, re-downloads included */
 };
 
