@@ -8,6 +8,17 @@ export const deltaConfigSchema = z
       .max(100)
       .default(20)
       .describe('Serve the full image unless the patch is at least this many percent smaller than the compressed full image'),
+    stagingBytes: z
+      .number()
+      .int()
+      .min(16384)
+      .max(2097152)
+      .default(65536)
+      .describe("Largest compressed chunk a device must stage in flash (its staging area); chunks are cut to fit (patch header max_body_len)"),
+    buildOnRelease: z
+      .boolean()
+      .default(true)
+      .describe('Build patches from every image the fleet runs as soon as a release is added'),
   })
   .describe('Delta patch building');
 export type DeltaConfig = z.infer<typeof deltaConfigSchema>;

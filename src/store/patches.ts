@@ -1,0 +1,92 @@
+import type { Db } from './database.ts';
+
+/** One row of `patches` (migration 010): what to serve a device on `fromSha256` that should run `toSha256`. */
+export interface PatchRow {
+  id: string;
+  /** Base image; '' for the stand-alone full image of `toSha256`. */
+  fromSha256: string;
+  toSha256: string;
+  kind: 'delta' | 'full';
+  size: number;
+  formatVersion: number;
+  createdAt: number;
+  deltaSize: number | null;
+  fullSize: number | null;
+  tableDigest: string | null;
+  chunkCount: number | null;
+  buildMs: number | null;
+}
+
+interface RawPatch {
+  id: string;
+  from_sha256: string;
+  to_sha256: string;
+  kind: 'delta' | 'full';
+  size: number;
+  format_version: number;
+  created_at: number;
+  delta_size: number | null;
+  full_size: number | null;
+  table_digest: string | null;
+  chunk_count: number | null;
+  build_ms: number | null;
+}
+
+function toRow(r: RawPatch): PatchRow {
+  return {
+    id: r.id,
+    fromSha256: r.from_sha256,
+    toSha256: r.to_sha256,
+    kind: r.kind,
+    size: r.size,
+    formatVersion: r.format_version,
+    createdAt: r.created_at,
+    deltaSize: r.delta_size,
+    fullSize: r.full_size,
+    tableDigest: r.table_digest,
+    chunkCount: r.chunk_count,
+    buildMs: r.build_ms,
+  };
+}
+
+/** A patch row joined with the versions it connects, for `furrow delta list`. */
+export interface PatchListRow extends PatchRow {
+  product: string;
+  fromVersion: string | null;
+  toVersion: string;
+  toSize: number;
+}
+
+export class PatchRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts or replaces the route (from, to): a rebuild supersedes the old choice. */
+  put(r: PatchRow): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at, delta_size, full_size, table_digest, chunk_count, build_ms)
+         VALUES (@id, @fromSha256, @toSha256, @kind, @size, @formatVersion, @createdAt, @deltaSize, @fullSize, @tableDigest, @chunkCount, @buildMs)`,
+      )
+      .run(r);
+  }
+
+  get(fromSha256: string, toSha256: string): PatchRow | undefined {
+    const r = this.db.prepare('SELECT * FROM patches WHERE from_sha256 = ? AND to_sha256 = ?').get(fromSha256, toSha256) as RawPatch | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  /** The stand-alone full-image patch of a release. */
+  full(toSha256: string): PatchRow | undefined {
+    return this.get('', toSha256);
+  }
+
+  list(filter: { product?: string } = {}): PatchListRow[] {
+    const sql = `SELECT p.*, t.product AS product, t.version AS to_version, t.size AS to_size, f.version AS from_version
+                 FROM patches p JOIN releases t ON t.sha256 = p.to_sha256 LEFT JOIN releases f ON f.sha256 = p.from_sha256
+                 ${filter.product ? 'WHERE t.product = ?' : ''} ORDER BY t.product, t.added_at, p.from_sha256`;
+    const rows = (filter.product ? this.db.prepare(sql).all(filter.product) : this.db.prepare(sql).all()) as Array<
+      RawPatch & { product: string; to_version: string; to_size: number; from_version: string | null }
+    >;
+    return rows.map((r) => ({ ...toRow(r), product: r.product, fromVersion: r.from_version, toVersion: r.to_version, toSize: r.to_size }));
+  }
+}
