@@ -42,8 +42,9 @@ class MemoryBearer implements DatagramTransport {
 
 const uriPath = (p: string) => p.split('/').filter(Boolean).map((seg) => ({ name: 'Uri-Path', value: Buffer.from(seg) }));
 
-function request(code: 'GET' | 'POST', path: string, extra: Array<{ name: string; value: Buffer }> = [], payload = Buffer.alloc(0), confirmable = true): Buffer {
-  return generate({ confirmable, code, messageId: 0x1234, token: Buffer.from([1, 2, 3, 4]), options: [...uriPath(path), ...extra], payload });
+function request(code: 'GET' | 'POST', path: string, extra: Array<{ name: string; value: Uint8Array }> = [], payload: Uint8Array = new Uint8Array(0), confirmable = true): Buffer {
+  const opts = extra.map((o) => ({ name: o.name, value: Buffer.from(o.value) }));
+  return generate({ confirmable, code, messageId: 0x1234, token: Buffer.from([1, 2, 3, 4]), options: [...uriPath(path), ...opts], payload: Buffer.from(payload) });
 }
 
 describe('fuzzing the CoAP server', () => {
