@@ -109,6 +109,7 @@ static int checkpoint(void *arg, const struct furrow_patch_progress *pr)
 }
 
 static int do_switch(struct furrow_update *u);
+static int trial(struct furrow_update *u);
 
 static int download(struct furrow_update *u)
 {
@@ -239,8 +240,7 @@ static int do_switch(struct furrow_update *u)
     int r;
     if (u->running == u->st.target) {
         /* cut after the boot slot was set but before TRIAL was stored: we are the new image */
-        set_phase(u, FURROW_PH_TRIAL);
-        return FURROW_ACT_CONTINUE;
+        return trial(u);
     }
     /* FORMAT.md §8 / MANIFEST.md: never set a boot slot whose image is not the signed result */
     if ((r = slot_sha(u, u->st.target, u->st.m.result_size, sha)) != 0)
