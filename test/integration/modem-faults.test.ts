@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModemBearer } from '../../src/bearer/modem.ts';
 import type { ModemEmulator } from '../helpers/modem-emulator/emulator.ts';
@@ -82,7 +83,7 @@ describe('modem faults are survived', () => {
   it('ignores garbage bytes on the line, before an answer and between answers', async () => {
     rig = await startRig('bc66', {}, (emu) => emu.garbageBeforeNext('ATI'));
     const dev = await device();
-    rig.cfg.peers.push(`127.0.0.1:${(dev.address() as dgram.AddressInfo).port}`);
+    rig.cfg.peers.push(`127.0.0.1:${(dev.address() as AddressInfo).port}`);
     await rig.waitState('ready');
     rig.emu.injectGarbage();
     rig.emu.garbageBeforeNext('AT+CSQ');
@@ -113,7 +114,7 @@ describe('modem faults are survived', () => {
   it('a datagram whose URC is dropped in push mode is lost, and the retransmission gets through', async () => {
     rig = await startRig('bc66', {}, undefined);
     const dev = await device();
-    rig.cfg.peers.push(`127.0.0.1:${(dev.address() as dgram.AddressInfo).port}`);
+    rig.cfg.peers.push(`127.0.0.1:${(dev.address() as AddressInfo).port}`);
     await rig.waitState('ready');
     rig.emu.dropUrcs('recv', 1);
     const bearer = new ModemBearer(rig.modem.driver);
@@ -130,7 +131,7 @@ describe('modem faults are survived', () => {
   for (const model of ['bg96', 'bc66'] as const) {
     it(`${model}: refuses datagrams while registration is lost, then re-attaches and carries them again`, async () => {
       const dev = await device();
-      rig = await startRig(model, model === 'bc66' ? { peers: [`127.0.0.1:${(dev.address() as dgram.AddressInfo).port}`] } : {});
+      rig = await startRig(model, model === 'bc66' ? { peers: [`127.0.0.1:${(dev.address() as AddressInfo).port}`] } : {});
       await rig.waitState('ready');
       const bearer = new ModemBearer(rig.modem.driver);
       rig.emu.loseRegistration(400);
