@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { registerConfig } from './config.ts';
+import { registerDelta } from './delta.ts';
 import { registerDevices } from './devices.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
+import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
 import { registerStart } from './start.ts';
 
@@ -11,8 +13,10 @@ export const registrations: Array<(program: Command) => void> = [
   registerStart,
   registerConfig,
   registerRelease,
+  registerDelta,
   registerKeys,
   // After registerKeys: adds `keys gateway` to the same `keys` command.
   registerKeysGateway,
   registerDevices,
+  registerModem,
 ];
