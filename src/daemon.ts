@@ -1,6 +1,9 @@
 import { join, resolve } from 'node:path';
 import { systemClock, type Clock } from './clock.ts';
+import { ModemBearer } from './bearer/modem.ts';
+import { UdpTransport } from './bearer/udp.ts';
 import { CoapService } from './coap/service.ts';
+import { DeltaService } from './delta/service.ts';
 import { loadConfig, type Config, type LoadedConfig } from './config/index.ts';
 import type { DaemonContext } from './context.ts';
 import { errorMessage } from './errors.ts';
@@ -8,7 +11,10 @@ import { EventBus } from './events.ts';
 import type { Logger } from './log.ts';
 import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
+import { RolloutService } from './rollout/service.ts';
+import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
+import { ModemService } from './modem/service.ts';
 import { openDatabase } from './store/database.ts';
 import { createTelemetry } from './telemetry/index.ts';
 
@@ -35,9 +41,22 @@ function buildServices(ctx: DaemonContext): Service[] {
   services.push(telemetry.recorder);
   // Module services are appended here in dependency order (store-backed services first, then the
   // servers that accept traffic, then telemetry that reports on them).
+  // Delta before the release watcher, so it hears release.added and builds patches ahead of check-ins.
+  const delta = new DeltaService(ctx);
+  services.push(delta);
   services.push(new ReleaseWatcher(ctx));
+  // Scheduler (radio gate) and rollout engine (update policy) before CoAP, which asks them.
+  const schedule = new ScheduleService(ctx);
+  const rollout = new RolloutService(ctx, { slots: schedule.scheduler, patches: delta });
+  services.push(schedule, rollout);
+  // Modem (when configured) before CoAP: its bearer is served beside the plain UDP socket.
+  const modem = ctx.config.modem ? new ModemService(ctx, ctx.config.modem) : undefined;
+  if (modem) services.push(modem);
+  const transports = modem
+    ? [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port }), new ModemBearer(modem.driver, ctx.config.modem!.bg96.iotopmode)]
+    : undefined;
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
-  services.push(new CoapService(ctx));
+  services.push(new CoapService(ctx, { policy: rollout.engine, gate: schedule.scheduler, patches: delta, ...(transports ? { transports } : {}) }));
   services.push(...telemetry.frontends);
   return services;
 }
