@@ -133,7 +133,10 @@ export class StreamingApplier {
   }
 
   push(bytes: Uint8Array): ChunkOutput[] {
-    if (this.finished) throw new PatchError('SIZE_MISMATCH', 'bytes pushed after the last chunk: the patch is longer than its table says');
+    if (this.finished) {
+      if (bytes.length === 0) return [];
+      throw new PatchError('SIZE_MISMATCH', 'bytes pushed after the last chunk: the patch is longer than its table says');
+    }
     const outs: ChunkOutput[] = [];
     let data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     if (this.prefix) {

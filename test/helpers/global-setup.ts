@@ -11,6 +11,7 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'gcc', pkg: 'gcc' }, // firmware/ host builds (furrow-device, C test drivers)
   { bin: 'make', pkg: 'make' },
   { bin: 'xz', pkg: 'xz-utils' }, // reference LZMA1 encoder for the C decoder tests
+  { bin: 'bzip2', pkg: 'bzip2' }, // delta: reads the control block of bsdiff-node's BSDIFF40 output
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
   { bin: 'coap-client-notls', pkg: 'libcoap3-bin' }, // CoAP interop tests (test/integration/coap-*)
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
