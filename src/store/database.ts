@@ -79,10 +79,17 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
     db.close();
     if (err instanceof FurrowError) throw err;
     throw new FurrowError('STORE_OPEN', `cannot use database ${file}: ${(err as Error).message}`, {
-      hint: 'if the file is damaged, restore it from a backup or move it aside to start with an empty store',
+      hint: openHint((err as { code?: string }).code),
       cause: err,
     });
   }
+}
+
+/** A full disk or a lock held elsewhere is not a damaged file: never advise moving the DB aside for those. */
+function openHint(code: string | undefined): string {
+  if (code === 'SQLITE_FULL') return 'the disk is full: free space under the data directory, then start again (nothing was lost)';
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return 'another process holds the database lock (a second furrow daemon?); stop it and retry';
+  return 'if the file is damaged, restore it from a backup or move it aside to start with an empty store';
 }
 
 export function schemaVersion(db: Db): number {

@@ -74,6 +74,10 @@ describe('resources', () => {
     expect(r.dbFull).toMatchObject({ ok: false, code: 'SQLITE_FULL' });
     expect(r.devicesAfterFull).toBe(r.devicesExpected);
     expect(r.integrityAfterFull).toEqual(['ok']);
+    // The daemon on a full disk: exit code 1 and a message that says so (not "restore from a backup").
+    expect(r.daemonFull.status).toBe(1);
+    expect(r.daemonFull.stderr).toMatch(/disk is full/);
+    expect(r.daemonFull.stderr).not.toMatch(/restore it from a backup/);
     // Space returns: everything works again, outbox seq continues without a gap, the file reopens clean.
     expect(r.blobRecovered).toBe(true);
     expect(r.buildRecovered).toBe(true);
