@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:delta`: furrow patch size and speed on the corpus pairs of ../shared/firmware-corpus,
+ * next to bsdiff (BSDIFF40), xdelta3 and zstd --patch-from run in the same process, and the HDiffPatch
+ * lzma2 figures from SOURCES.md for reference. Every furrow patch is verified by applying it.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { applyPatch, coderRamBytes, encodeFullImage, encodePatch, parsePatchHeader } from '../../src/delta/index.ts';
+
+const CORPUS = resolve(process.env.FURROW_CORPUS ?? join(import.meta.dirname, '../../../shared/firmware-corpus'));
+
+const PAIRS = [
+  { name: 'WLED 0.14.3→0.14.4', old: 'wled-esp32/0.14.3.bin', new: 'wled-esp32/0.14.4.bin', sourcesColumn: 0 },
+  { name: 'NerdMiner 1.6.0→1.6.1', old: 'nerdminer-tdisplay-s3/1.6.0.bin', new: 'nerdminer-tdisplay-s3/1.6.1.bin', sourcesColumn: 1 },
+  { name: 'WLED 0.14.4→0.15.0', old: 'wled-esp32/0.14.4.bin', new: 'wled-esp32/0.15.0.bin', sourcesColumn: 2 },
+];
+
+/** The HDiffPatch row of SOURCES.md (columns: WLED .3→.4, NerdMiner, WLED .4→.15). */
+function hdiffRow(): number[] {
+  const md = readFileSync(join(CORPUS, 'SOURCES.md'), 'utf8');
+  const line = md.split('\n').find((l) => l.startsWith('| HDiffPatch'));
+  if (!line) throw new Error(`no HDiffPatch row in ${join(CORPUS, 'SOURCES.md')}`);
+  return line.split('|').slice(2, 5).map((c) => Number(c.trim()));
+}
+
+function tool(cmd: string, args: string[], pkg: string): number {
+  const t0 = performance.now();
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${cmd} is missing: apt-get install -y ${pkg}`);
+    throw err;
+  }
+  return performance.now() - t0;
+}
+
+function pct(n: number, of: number): string {
+  return `${((100 * n) / of).toFixed(2)} %`;
+}
+
+function pad(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
+}
+
+const hdiff = hdiffRow();
+const dir = mkdtempSync(join(tmpdir(), 'furrow-bench-'));
+const ratios: number[] = [];
+try {
+  for (const pair of PAIRS) {
+    const oldFile = join(CORPUS, pair.old);
+    const newFile = join(CORPUS, pair.new);
+    const oldImg = readFileSync(oldFile);
+    const newImg = readFileSync(newFile);
+    const rows: string[][] = [['method', 'bytes', '% of new', 'encode', 'apply', 'decoder RAM']];
+
+    let t0 = performance.now();
+    const patch = await encodePatch(oldImg, newImg);
+    const encMs = performance.now() - t0;
+    t0 = performance.now();
+    const out = applyPatch(oldImg, patch);
+    const applyMs = performance.now() - t0;
+    if (!out.equals(newImg)) throw new Error(`${pair.name}: furrow patch does not reproduce the new image`);
+    const h = parsePatchHeader(patch);
+    const ram = h.coders.reduce((n, c) => n + coderRamBytes(c), 0);
+    rows.push(['furrow patch v1 (verified)', String(patch.length), pct(patch.length, newImg.length), `${(encMs / 1000).toFixed(2)} s`, `${applyMs.toFixed(0)} ms`, `${(ram / 1024).toFixed(1)} KiB + ${(h.maxBodyLen / 1024).toFixed(0)} KiB flash staging`]);
+
+    t0 = performance.now();
+    const full = await encodeFullImage(newImg);
+    const fullMs = performance.now() - t0;
+    if (!applyPatch(new Uint8Array(0), full).equals(newImg)) throw new Error(`${pair.name}: full-image patch does not reproduce the image`);
+    rows.push(['furrow full image (base size 0)', String(full.length), pct(full.length, newImg.length), `${(fullMs / 1000).toFixed(2)} s`, '', '']);
+
+    const bs = join(dir, 'p.bsdiff');
+    const bsMs = tool('bsdiff', [oldFile, newFile, bs], 'bsdiff');
+    rows.push(['bsdiff 4.3 (BSDIFF40, bzip2)', String(statSync(bs).size), pct(statSync(bs).size, newImg.length), `${(bsMs / 1000).toFixed(2)} s`, '', '> 1 MiB (bzip2)']);
+
+    const xd = join(dir, 'p.xd3');
+    const xdMs = tool('xdelta3', ['-e', '-9', '-S', 'djw', '-f', '-s', oldFile, newFile, xd], 'xdelta3');
+    rows.push(['xdelta3 -e -9 -S djw', String(statSync(xd).size), pct(statSync(xd).size, newImg.length), `${(xdMs / 1000).toFixed(2)} s`, '', '']);
+
+    const zs = join(dir, 'p.zst');
+    const zsMs = tool('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${oldFile}`, newFile, '-o', zs], 'zstd');
+    rows.push(['zstd -19 --long=27 --patch-from', String(statSync(zs).size), pct(statSync(zs).size, newImg.length), `${(zsMs / 1000).toFixed(2)} s`, '', '128 MiB window']);
+
+    const ref = hdiff[pair.sourcesColumn]!;
+    rows.push(['HDiffPatch -m-6 -SD lzma2 (SOURCES.md)', '', `${ref.toFixed(2)} %`, '', '', 'MiBs']);
+    const ratio = (100 * patch.length) / newImg.length / ref;
+    ratios.push(ratio);
+
+    process.stdout.write(`\n${pair.name}  (new image ${newImg.length} bytes, ${h.chunkCount} chunks)\n${pad(rows)}\n`);
+    process.stdout.write(`furrow / HDiffPatch = ${ratio.toFixed(3)}   furrow / bsdiff = ${(patch.length / statSync(bs).size).toFixed(3)}\n`);
+  }
+  const sorted = [...ratios].sort((a, b) => a - b);
+  process.stdout.write(`\nmedian furrow / HDiffPatch-lzma2 = ${sorted[1]!.toFixed(3)} (target ≤ 0.95)\n`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
