@@ -84,6 +84,21 @@ export class Outbox {
     return Number(info.lastInsertRowid);
   }
 
+  /**
+   * Appends a message, or when an unsent one on the same topic is still waiting, rewrites that one with
+   * `merge(previous)` instead. For notices (drop reports) that must not themselves grow without bound.
+   */
+  enqueueOrMerge(topic: string, kind: OutboxKind, merge: (previous: Record<string, unknown> | undefined) => Record<string, unknown>, now: number): number {
+    return this.db.transaction(() => {
+      const prev = this.db
+        .prepare('SELECT seq, payload FROM outbox WHERE topic = ? AND sent_at IS NULL ORDER BY seq DESC LIMIT 1')
+        .get(topic) as { seq: number; payload: string } | undefined;
+      if (!prev) return this.enqueue({ topic, kind, payload: merge(undefined) }, now);
+      this.db.prepare('UPDATE outbox SET payload = ? WHERE seq = ?').run(JSON.stringify(merge(JSON.parse(prev.payload) as Record<string, unknown>)), prev.seq);
+      return prev.seq;
+    })();
+  }
+
   /** Unsent messages with seq above `afterSeq`, oldest first. */
   pending(afterSeq: number, limit: number): OutboxMessage[] {
     return (this.selectPending.all(afterSeq, limit) as RawRow[]).map((r) => ({

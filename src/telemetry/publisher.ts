@@ -140,7 +140,8 @@ export class MqttPublisher implements Service {
     this.outageStartedAt = undefined;
     client.publish(topics.status(), JSON.stringify({ state: 'online', gateway: gatewayId, since: new Date(now).toISOString() }), { qos: 1, retain: true });
     if (cfg.commands) {
-      client.subscribe(topics.commands(), { qos: 1 }, (err) => {
+      // rap (retain as published) keeps the sender's retain flag visible, so retained commands can be refused.
+      client.subscribe(topics.commands(), { qos: 1, rap: true }, (err) => {
         if (err) log.warn({ error: err.message, topic: topics.commands() }, 'command subscription refused by the broker');
       });
     }

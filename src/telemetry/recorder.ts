@@ -82,7 +82,8 @@ export class TelemetryRecorder implements Service {
     if (!msg) return;
     this.outbox.enqueue(msg, this.ctx.clock.now());
     this.onEnqueued();
-    if (++this.sinceMaintenance >= Math.max(100, Math.floor(mqttCfg.outbox.maxRows / 10))) this.maintain();
+    // The bound is checked every few writes as well as every minute, so a burst overshoots it only a little.
+    if (++this.sinceMaintenance >= Math.max(10, Math.min(100, Math.floor(mqttCfg.outbox.maxRows / 10)))) this.maintain();
   }
 
   /** Bounds the outbox (logging what it drops, and telling consumers) and clears old acknowledged rows. */
@@ -100,11 +101,23 @@ export class TelemetryRecorder implements Service {
           'outbox full or stale: dropped the oldest unsent progress/state events (results are kept)',
         );
         const topics = new Topics(mqttCfg.topicPrefix, this.ctx.config.gateway.id);
-        this.outbox.enqueue(
-          {
-            topic: topics.outboxDropped(),
-            kind: 'result',
-            payload: { type: 'outbox.dropped', ts: new Date(now).toISOString(), gateway: this.ctx.config.gateway.id, data: dropped },
+        // One waiting notice accumulates all drops of an outage, so notices cannot fill the outbox themselves.
+        this.outbox.enqueueOrMerge(
+          topics.outboxDropped(),
+          'result',
+          (prev) => {
+            const p = (prev?.data ?? { progress: 0, state: 0, fromSeq: dropped.fromSeq, toSeq: dropped.toSeq }) as typeof dropped;
+            return {
+              type: 'outbox.dropped',
+              ts: new Date(now).toISOString(),
+              gateway: this.ctx.config.gateway.id,
+              data: {
+                progress: p.progress + dropped.progress,
+                state: p.state + dropped.state,
+                fromSeq: Math.min(p.fromSeq ?? Infinity, dropped.fromSeq ?? Infinity),
+                toSeq: Math.max(p.toSeq ?? 0, dropped.toSeq ?? 0),
+              },
+            };
           },
           now,
         );
