@@ -1,5 +1,6 @@
 import { ConfigError, type ConfigIssue } from '../config/errors.ts';
 import { estimateTransfer } from '../schedule/bearer-model.ts';
+import { formatDuration } from '../schedule/units.ts';
 import { ceLevel } from '../schedule/cellular.ts';
 import type { ScheduleConfig } from '../schedule/config.ts';
 import type { Db } from '../store/database.ts';
@@ -165,9 +166,7 @@ function diffAgainst(repo: RolloutRepo, existing: RolloutRow, spec: RolloutSpec,
   if (existing.releaseSha256 !== rel.sha256) out.push(`    ~ release: ${existing.releaseSha256.slice(0, 12)} → ${rel.sha256.slice(0, 12)} (${rel.version})`);
   for (const key of new Set([...Object.keys(old), ...Object.keys(now)])) {
     if (key === 'waveSizes' || key === 'source') continue;
-    const a = JSON.stringify(old[key]);
-    const b = JSON.stringify(now[key]);
-    if (a !== b) out.push(`    ~ ${key}: ${a ?? '(unset)'} → ${b ?? '(unset)'}`);
+    diffValue(key, old[key], now[key], out);
   }
   const current = new Map(repo.members(existing.id).map((m) => [m.deviceId, m]));
   let joins = 0;
@@ -186,6 +185,40 @@ function diffAgainst(repo: RolloutRepo, existing: RolloutRow, spec: RolloutSpec,
   if (pinned) out.push(`    = ${pinned} devices already under way keep their wave`);
   if (out.length === 1) out.push('    (no changes)');
   return out;
+}
+
+function show(v: unknown, key: string): string {
+  if (v === undefined) return '(unset)';
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if ('count' in o) return String(o.count);
+    if ('percent' in o) return `${String(o.percent)}%`;
+    if ('rest' in o) return 'rest';
+  }
+  if (typeof v === 'number' && key === 'soak') return formatDuration(v);
+  return JSON.stringify(v);
+}
+
+/** Terraform-style leaf changes: `waves[1].size: 25% → 50%`. */
+function diffValue(path: string, a: unknown, b: unknown, out: string[]): void {
+  if (JSON.stringify(a) === JSON.stringify(b)) return;
+  const leafKey = path.replace(/.*[.\]]/, '').replace(/\[.*/, '');
+  const isSize = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && ['count', 'percent', 'rest'].some((k) => k in (v as object));
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !isSize(a) && !isSize(b)) {
+    if (Array.isArray(a) && Array.isArray(b)) {
+      for (let i = 0; i < Math.max(a.length, b.length); i++) {
+        if (i >= a.length) out.push(`    + ${path}[${i}]: ${JSON.stringify(b[i])}`);
+        else if (i >= b.length) out.push(`    - ${path}[${i}]: ${JSON.stringify(a[i])}`);
+        else diffValue(`${path}[${i}]`, a[i], b[i], out);
+      }
+      return;
+    }
+    const ao = a as Record<string, unknown>;
+    const bo = b as Record<string, unknown>;
+    for (const k of new Set([...Object.keys(ao), ...Object.keys(bo)])) diffValue(`${path}.${k}`, ao[k], bo[k], out);
+    return;
+  }
+  out.push(`    ~ ${path}: ${show(a, leafKey)} → ${show(b, leafKey)}`);
 }
 
 /** Stores the plan: creates the rollout or updates it in place (devices under way keep their wave). */

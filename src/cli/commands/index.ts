@@ -6,11 +6,14 @@ import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
+import { registerRollout } from './rollout.ts';
 import { registerStart } from './start.ts';
+import { registerStatus } from './status.ts';
 
 /** Every verb of `furrow`, in the order `furrow --help` lists them. */
 export const registrations: Array<(program: Command) => void> = [
   registerStart,
+  registerStatus,
   registerConfig,
   registerRelease,
   registerDelta,
@@ -18,5 +21,6 @@ export const registrations: Array<(program: Command) => void> = [
   // After registerKeys: adds `keys gateway` to the same `keys` command.
   registerKeysGateway,
   registerDevices,
+  registerRollout,
   registerModem,
 ];
