@@ -138,6 +138,8 @@ void furrow_cbor_w_init(struct furrow_cbor_w *w, uint8_t *buf, size_t cap)
 
 static void put(struct furrow_cbor_w *w, const void *b, size_t n)
 {
+    if (n == 0)
+        return;
     if (w->err || n > w->cap - w->len) {
         w->err = FURROW_ERR_CBOR;
         return;

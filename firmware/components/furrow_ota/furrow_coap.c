@@ -121,6 +121,8 @@ struct enc {
 
 static void put(struct enc *e, const void *b, size_t n)
 {
+    if (n == 0)
+        return; /* b may be NULL (no token): memcpy(NULL, 0) is undefined */
     if (e->err || n > e->cap - e->len) {
         e->err = 1;
         return;
