@@ -22,11 +22,12 @@ export class ModemBearer implements DatagramTransport {
     return this.driver.io.maxDatagram;
   }
 
+  /** For the airtime model: BC66 is NB-IoT; a BG96 is whatever its serving cell is (or its configured mode). */
   get kind(): 'nbiot' | 'ltem' {
     if (this.driver.model !== 'bg96') return 'nbiot';
-    if (this.iotopmode === 'catm') return 'ltem';
-    if (this.iotopmode === 'nbiot') return 'nbiot';
-    return 'ltem';
+    if (this.driver.rat === 'CAT-NB') return 'nbiot';
+    if (this.driver.rat === 'CAT-M') return 'ltem';
+    return this.iotopmode === 'nbiot' ? 'nbiot' : 'ltem';
   }
 
   async start(): Promise<void> {

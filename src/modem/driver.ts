@@ -33,6 +33,8 @@ export class QuectelDriver extends EventEmitter<DriverEvents> {
   revision: string | undefined;
   ip: string | undefined;
   registration: { stat: number; tac?: string; cellId?: string } | undefined;
+  /** Radio access technology of the serving cell from the last health poll ("CAT-M", "CAT-NB", "NB-IoT"). */
+  rat: string | undefined;
   state: ModemState = 'disconnected';
   step = '';
   readonly io: DatagramIo;

@@ -94,6 +94,7 @@ export class HealthMonitor {
         const ce = parseCeLevel((await q('AT+QCFG="celevel"', '+QCFG:', TIMEOUT_MS.qcfg)) ?? '');
         if (ce !== undefined) next.ceLevel = ce;
       }
+      if (next.rat) d.rat = next.rat;
       await d.io.pollBuffered();
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'health poll interrupted');

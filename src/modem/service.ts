@@ -1,3 +1,4 @@
+import type { Config } from '../config/index.ts';
 import type { DaemonContext } from '../context.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -25,6 +26,7 @@ export class ModemService implements Service {
   private readonly client: AtClient;
   private readonly log: Logger;
   private unsubscribe: Array<() => void> = [];
+  private healthIntervalS: number;
 
   constructor(
     private readonly ctx: Pick<DaemonContext, 'log' | 'events' | 'clock'> & { db?: DaemonContext['db'] },
@@ -35,6 +37,7 @@ export class ModemService implements Service {
     this.port = new ModemPort({ path: cfg.port, baudRate: cfg.baudRate, minBackoffMs: cfg.reconnect.minMs, maxBackoffMs: cfg.reconnect.maxMs }, this.log);
     this.driver = new QuectelDriver(cfg, this.client, this.log);
     this.health = new HealthMonitor(this.driver, ctx.events, this.log, () => ctx.clock.now());
+    this.healthIntervalS = cfg.healthIntervalSeconds;
   }
 
   async start(): Promise<void> {
@@ -68,7 +71,7 @@ export class ModemService implements Service {
     ];
     this.driver.start();
     this.port.start();
-    this.health.start(this.cfg.healthIntervalSeconds * 1000);
+    this.health.start(this.healthIntervalS * 1000);
   }
 
   async stop(): Promise<void> {
@@ -78,6 +81,27 @@ export class ModemService implements Service {
     this.client.detach();
     for (const u of this.unsubscribe.splice(0)) u();
     this.persist();
+  }
+
+  /**
+   * Port, model and radio settings are applied at bring-up, so changing them needs a restart; this says
+   * so instead of refusing the whole reload. The health interval applies at once.
+   */
+  reload(config: Config): void {
+    const next = config.modem;
+    if (!next) {
+      this.log.warn('modem section removed from the config: takes effect after a restart');
+      return;
+    }
+    const { healthIntervalSeconds, ...rest } = next;
+    const { healthIntervalSeconds: _started, ...oldRest } = this.cfg;
+    if (JSON.stringify(rest) !== JSON.stringify(oldRest)) this.log.warn('modem settings changed: they take effect after a restart');
+    if (healthIntervalSeconds !== this.healthIntervalS) {
+      this.healthIntervalS = healthIntervalSeconds;
+      this.health.stop();
+      this.health.start(healthIntervalSeconds * 1000);
+      this.log.info({ healthIntervalSeconds }, 'modem health interval changed');
+    }
   }
 
   /** For the scheduler (per-cell caps) and status/metrics. */

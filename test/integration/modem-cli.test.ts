@@ -77,6 +77,14 @@ describe('furrow modem status|at against the emulated modem', () => {
     expect(usage.stderr).toMatch(/"reboot now" is not one AT command/);
   });
 
+  it('exits 2 naming the config file when no modem is configured', async () => {
+    const bare = join(tmp.dir, 'bare.yaml');
+    writeFileSync(bare, `data: { dir: ${JSON.stringify(join(tmp.dir, 'data2'))} }\n`);
+    const r = await runFurrow(['-c', bare, 'modem', 'status']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bare\.yaml: no modem configured/);
+  });
+
   it('says the port is busy while the daemon holds it, and shows the daemon\'s last reading instead', async () => {
     const daemon = DaemonProcess.start(['-c', cfg, 'start']);
     try {

@@ -93,7 +93,7 @@ export class AtFramer extends Transform {
     let bad = 0;
     const keep: number[] = [];
     for (const b of raw) {
-      if ((b >= 0x20 && b <= 0x7e) || b === 0x09) keep.push(b);
+      if (b >= 0x20 && b <= 0x7e) keep.push(b);
       else bad++;
     }
     if (bad > 0) this.emitGarbage(raw, bad);

@@ -117,7 +117,7 @@ export function handleCommand(emu: ModemEmulator, cmd: string): void {
     }
     case '+QICLOSE':
       emu.closeSocket(Number(args[0]));
-      return emu.respond([], bc66 ? 'OK' : 'OK');
+      return emu.respond([]);
     case '+QIOPEN':
       return qiopen(emu, args);
     case '+QISEND':

@@ -113,3 +113,26 @@ describe('AT client', () => {
     await expect(c.send({ command: 'AT', timeoutMs: 10 })).rejects.toBeInstanceOf(PortClosedError);
   });
 });
+
+describe('AT client under line noise', () => {
+  it('gets the same answers when non-printable noise is sprinkled anywhere in the stream', async () => {
+    const { default: fc } = await import('fast-check');
+    const answer = Buffer.from('\r\n+CESQ: 99,99,255,255,20,50\r\n\r\n+QIURC: "closed",1\r\n\r\nOK\r\n', 'latin1');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: answer.length }), fc.uint8Array({ minLength: 1, maxLength: 4 }).map((a) => Buffer.from(a.map((b) => (b % 0x20 === 0x0d || b % 0x20 === 0x0a ? 0x01 : b % 0x20))))), { maxLength: 6 }),
+        async (noise) => {
+          const sorted = [...noise].sort((a, b) => b[0] - a[0]);
+          let noisy = answer;
+          for (const [at, bytes] of sorted) noisy = Buffer.concat([noisy.subarray(0, at), bytes, noisy.subarray(at)]);
+          const { c, urcs } = setup((_cmd, l) => l.say(noisy));
+          const r = await c.send({ command: 'AT+CESQ', timeoutMs: 500, expect: '+CESQ:' });
+          expect(r.lines.map((l) => l.text)).toEqual(['+CESQ: 99,99,255,255,20,50']);
+          expect(urcs).toEqual([{ type: 'closed', connectId: 1 }]);
+          c.detach();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
