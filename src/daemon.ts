@@ -12,10 +12,12 @@ import type { Logger } from './log.ts';
 import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
 import { RolloutService } from './rollout/service.ts';
+import { applyVerb, type Verb } from './rollout/transitions.ts';
 import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
 import { ModemService } from './modem/service.ts';
 import { openDatabase } from './store/database.ts';
+import { RolloutRepo } from './store/rollouts.ts';
 import { createTelemetry } from './telemetry/index.ts';
 
 export interface DaemonOptions {
@@ -49,6 +51,9 @@ function buildServices(ctx: DaemonContext): Service[] {
   const schedule = new ScheduleService(ctx);
   const rollout = new RolloutService(ctx, { slots: schedule.scheduler, patches: delta });
   services.push(schedule, rollout);
+  // MQTT commands act like the CLI's `furrow rollout pause|resume|halt` (same transitions, same checks).
+  const verb = (v: Verb) => (id: string, reason: string | undefined) => ({ rollout: id, state: applyVerb(new RolloutRepo(ctx.db), id, v, reason ?? null, ctx.clock.now()) });
+  telemetry.setCommandHandlers({ pauseRollout: verb('pause'), resumeRollout: (id) => verb('resume')(id, undefined), haltRollout: verb('halt') });
   // Modem (when configured) before CoAP: its bearer is served beside the plain UDP socket.
   const modem = ctx.config.modem ? new ModemService(ctx, ctx.config.modem) : undefined;
   if (modem) services.push(modem);
