@@ -34,6 +34,22 @@ static int seq_write(struct furrow_patch *p, int region, uint32_t *erased_to, ui
     return port->flash_write(port->arg, region, off, buf, len) ? FURROW_ERR_IO : 0;
 }
 
+int furrow_flash_sha256(const struct furrow_port *port, int region, uint32_t off, uint32_t len, uint8_t *buf,
+                        uint32_t buf_len, uint8_t out[32])
+{
+    struct furrow_sha256 c;
+    uint32_t i, n;
+    port->sha256_init(&c);
+    for (i = 0; i < len; i += n) {
+        n = len - i < buf_len ? len - i : buf_len;
+        if (port->flash_read(port->arg, region, off + i, buf, n))
+            return FURROW_ERR_IO;
+        port->sha256_update(&c, buf, n);
+    }
+    port->sha256_final(&c, out);
+    return 0;
+}
+
 static uint32_t restart_point(const struct furrow_patch *p, uint32_t pos)
 {
     return (pos & (p->port->sector_size - 1)) ? round_up(pos, p->port->sector_size) : pos;
@@ -231,14 +247,8 @@ static int apply_chunk(struct furrow_patch *p)
     int k, r;
 
     /* body digest before decoding a byte */
-    port->sha256_init(&p->sha);
-    for (i = 0; i < body_len(c); i += n) {
-        n = body_len(c) - i < sizeof p->buf[0] ? body_len(c) - i : (uint32_t)sizeof p->buf[0];
-        if (port->flash_read(port->arg, FURROW_STAGING, p->body_area + i, p->buf[0], n))
-            return FURROW_ERR_IO;
-        port->sha256_update(&p->sha, p->buf[0], n);
-    }
-    port->sha256_final(&p->sha, got);
+    if ((r = furrow_flash_sha256(port, FURROW_STAGING, p->body_area, body_len(c), p->buf[0], sizeof p->buf[0], got)) != 0)
+        return r;
     if (memcmp(got, c->sha, 32))
         return FURROW_ERR_CHUNK_DIGEST;
 
@@ -316,14 +326,8 @@ static int apply_chunk(struct furrow_patch *p)
     port->sha256_final(&p->sha, want);
 
     /* read back what was written: catches a flash write that did not stick */
-    port->sha256_init(&p->sha);
-    for (i = c->out_off; i < end; i += n) {
-        n = end - i < sizeof p->buf[0] ? end - i : (uint32_t)sizeof p->buf[0];
-        if (port->flash_read(port->arg, p->out_slot, i, p->buf[0], n))
-            return FURROW_ERR_IO;
-        port->sha256_update(&p->sha, p->buf[0], n);
-    }
-    port->sha256_final(&p->sha, got);
+    if ((r = furrow_flash_sha256(port, p->out_slot, c->out_off, c->out_len, p->buf[0], sizeof p->buf[0], got)) != 0)
+        return r;
     return memcmp(got, want, 32) ? FURROW_ERR_CHUNK_DIGEST : 0;
 }
 
@@ -442,20 +446,12 @@ int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len
 
 int furrow_patch_finalize(struct furrow_patch *p)
 {
-    const struct furrow_port *port = p->port;
-    uint32_t i, n, size = le32(p->hdr + 48);
     uint8_t got[32];
+    int r;
     if (p->parsed < 2 || p->pr.applied != p->count || p->pr.offset != p->patch_size)
         return FURROW_ERR_STATE;
-    port->sha256_init(&p->sha);
-    for (i = 0; i < size; i += n) {
-        n = size - i < sizeof p->buf[0] ? size - i : (uint32_t)sizeof p->buf[0];
-        if (port->flash_read(port->arg, p->out_slot, i, p->buf[0], n))
-            return FURROW_ERR_IO;
-        port->sha256_update(&p->sha, p->buf[0], n);
-    }
-    port->sha256_final(&p->sha, got);
-    return memcmp(got, p->hdr + 52, 32) ? FURROW_ERR_RESULT_DIGEST : 0;
+    r = furrow_flash_sha256(p->port, p->out_slot, 0, le32(p->hdr + 48), p->buf[0], sizeof p->buf[0], got);
+    return r ? r : memcmp(got, p->hdr + 52, 32) ? FURROW_ERR_RESULT_DIGEST : 0;
 }
 
 uint32_t furrow_patch_result_size(const struct furrow_patch *p)

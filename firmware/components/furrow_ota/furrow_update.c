@@ -33,18 +33,7 @@ static int set_phase(struct furrow_update *u, int phase)
 
 static int slot_sha(struct furrow_update *u, int slot, uint32_t size, uint8_t out[32])
 {
-    const struct furrow_port *port = u->port;
-    struct furrow_sha256 c;
-    uint32_t i, n;
-    port->sha256_init(&c);
-    for (i = 0; i < size; i += n) {
-        n = size - i < sizeof u->mbuf ? size - i : (uint32_t)sizeof u->mbuf;
-        if (port->flash_read(port->arg, slot, i, u->mbuf, n))
-            return FURROW_ERR_IO;
-        port->sha256_update(&c, u->mbuf, n);
-    }
-    port->sha256_final(&c, out);
-    return 0;
+    return furrow_flash_sha256(u->port, slot, 0, size, u->mbuf, sizeof u->mbuf, out);
 }
 
 int furrow_update_boot(struct furrow_update *u, const struct furrow_port *port, const struct furrow_config *cfg)

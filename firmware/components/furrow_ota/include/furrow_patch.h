@@ -82,6 +82,10 @@ int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len
 /** After the last byte: all chunks applied and the result SHA-256 matches. */
 int furrow_patch_finalize(struct furrow_patch *p);
 
+/** SHA-256 of len bytes of a flash region, read through buf. */
+int furrow_flash_sha256(const struct furrow_port *port, int region, uint32_t off, uint32_t len, uint8_t *buf,
+                        uint32_t buf_len, uint8_t out[32]);
+
 /** Result size and digest from the header (valid once 160 bytes were processed). */
 uint32_t furrow_patch_result_size(const struct furrow_patch *p);
 const uint8_t *furrow_patch_result_sha(const struct furrow_patch *p);
