@@ -47,7 +47,9 @@ export class Mosquitto {
     private readonly conf: string,
   ) {}
 
-  static async start(dir: string): Promise<Mosquitto> {
+  /** `persistent`: save sessions on every change (slower), so a persistent consumer survives a broker SIGKILL. */
+  static async start(dir: string, opts: { persistent?: boolean } = {}): Promise<Mosquitto> {
+    const persistent = opts.persistent ?? true;
     const port = await freePort();
     const conf = join(dir, 'mosquitto.conf');
     const store = join(dir, 'mosquitto-store');
@@ -60,10 +62,7 @@ export class Mosquitto {
         'allow_anonymous true',
         // Started as root, mosquitto would drop to user `mosquitto`, which cannot write into our temp dir.
         ...(process.getuid?.() === 0 ? ['user root'] : []),
-        'persistence true',
-        `persistence_location ${store}/`,
-        'autosave_interval 1',
-        'autosave_on_changes true',
+        ...(persistent ? ['persistence true', `persistence_location ${store}/`, 'autosave_interval 1', 'autosave_on_changes true'] : ['persistence false']),
         'max_queued_messages 100000',
         'log_type error',
         'log_type warning',
