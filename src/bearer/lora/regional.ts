@@ -36,8 +36,10 @@ export function dataRate(dr: number): DataRate {
   return d;
 }
 
-export function maxPayload(dr: number): number {
-  return dataRate(dr).maxPayload;
+/** N at `dr`; behind a repeater DR4-7 drop to 222 bytes (RP002 EU868 repeater-compatible table). */
+export function maxPayload(dr: number, repeaterCompatible = false): number {
+  const n = dataRate(dr).maxPayload;
+  return repeaterCompatible && dr >= 4 ? 222 : n;
 }
 
 /** Map a ChirpStack spreading factor (uplink txInfo) to an EU868 125 kHz data rate. */

@@ -67,6 +67,10 @@ export class FecDecoder {
     return [this.received, this.line, this.lostIdx, this.triangle, this.pivot, this.rowA, this.rowB, this.dataA, this.dataB].reduce((s, a) => s + a.byteLength, 0);
   }
 
+  get complete(): boolean {
+    return this.state === 'complete';
+  }
+
   get fragmentsReceived(): number {
     return this.receivedCount;
   }
@@ -87,7 +91,7 @@ export class FecDecoder {
     if (payload.length !== this.fragSize) throw new RangeError(`fragment ${n} has ${payload.length} bytes, the session's FragSize is ${this.fragSize}`);
     if (n <= this.nbFrag) this.pushUncoded(n - 1, payload);
     else this.pushCoded(n - this.nbFrag, payload);
-    return this.state === 'complete';
+    return this.complete;
   }
 
   /**

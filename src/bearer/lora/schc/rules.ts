@@ -55,6 +55,8 @@ const head = (c: FieldDescriptor): FieldDescriptor[] => [ver, typeSent, tklSent,
 
 /** CBOR Content-Format 60 as a CoAP uint option value. */
 const CF_CBOR = Buffer.from([60]);
+/** application/octet-stream (42, patch bytes) and application/cose; cose-type="cose-sign1" (18, manifest). */
+const BLOCK_FORMATS = [Buffer.from([42]), Buffer.from([18])];
 
 export const NO_COMPRESSION_RULE_ID = 0;
 
@@ -127,18 +129,18 @@ export const FURROW_RULES: readonly Rule[] = [
   },
   {
     id: 10,
-    name: '2.05 block with ETag, Content-Format and Block2',
+    name: '2.05 block with ETag, Content-Format octet-stream|COSE and Block2 (patch, manifest)',
     direction: 'down',
-    fields: [...head(code(CoapCode.CONTENT)), optSent(CoapOptionNo.ETAG), optSent(CoapOptionNo.CONTENT_FORMAT), optSent(CoapOptionNo.BLOCK2)],
+    fields: [...head(code(CoapCode.CONTENT)), optSent(CoapOptionNo.ETAG), optMap(CoapOptionNo.CONTENT_FORMAT, BLOCK_FORMATS), optSent(CoapOptionNo.BLOCK2)],
   },
   {
     id: 11,
-    name: '2.05 first block with ETag, Content-Format, Block2 and Size2',
+    name: '2.05 first block with ETag, Content-Format octet-stream|COSE, Block2 and Size2',
     direction: 'down',
     fields: [
       ...head(code(CoapCode.CONTENT)),
       optSent(CoapOptionNo.ETAG),
-      optSent(CoapOptionNo.CONTENT_FORMAT),
+      optMap(CoapOptionNo.CONTENT_FORMAT, BLOCK_FORMATS),
       optSent(CoapOptionNo.BLOCK2),
       optSent(CoapOptionNo.SIZE2),
     ],
@@ -148,8 +150,8 @@ export const FURROW_RULES: readonly Rule[] = [
 /**
  * Bytes the rules add around a Block2 payload in the worst case the furrow device profile allows:
  * token ≤ 2 bytes, 8-byte ETag, Block2 ≤ 3 bytes, Size2 ≤ 3 bytes (only on block 0, whose Block2 is
- * 1 byte), no Content-Format: rule 6 is 146 bits on block 0, rule 5 is 134 bits later, so 19 bytes
- * covers both with padding. Used to pick the block size per data rate; the transport still checks
+ * 1 byte), Content-Format absent or 42/18: rule 11 is 147 bits on block 0, rule 10 is 135 bits later,
+ * so 19 bytes covers both with padding. Used to pick the block size per data rate; the transport still checks
  * every frame against the regional maximum and refuses one that does not fit.
  */
 export const MAX_BLOCK_OVERHEAD = 19;
