@@ -32,7 +32,7 @@ static const char usage[] =
     "  --version V             factory version string (default 0)\n"
     "  --secure-version N      factory anti-rollback counter (default 0)\n"
     "  --slot-size N           bytes per app slot (default 0x1E0000)\n"
-    "  --staging-size N        bytes of the staging partition (default 0x40000)\n"
+    "  --staging-size N        bytes of the staging partition (default 0x12000, as partitions.csv)\n"
     "  --power-cut-after N     die after N flash/state operations (the next run resumes)\n"
     "  --power-cut-random SEED die at a pseudo-random operation in [1, --power-cut-range] (default 20000)\n"
     "  --fail-self-test        the new image's self-test fails (tests rollback)\n"
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
     static struct furrow_port port;
     static struct furrow_config cfg;
     static uint8_t key[32], gw_pub[65], rel_pub[65];
-    uint32_t slot_size = 0x1E0000, staging_size = 0x40000, max_sleep = 5, max_wakes = 50, wakes = 0;
+    uint32_t slot_size = 0x1E0000, staging_size = 0x12000, max_sleep = 5, max_wakes = 50, wakes = 0;
     uint64_t cut = 0, seed = 0, range = 20000;
     int i, allow_unsigned = 0, keep_running = 0, use_seed = 0;
     size_t n;

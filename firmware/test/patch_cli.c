@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     struct furrow_sha256 c;
     uint8_t table[32], base_sha[32];
     size_t base_len, patch_len, block = 512, off;
-    uint32_t slot_size = 0x200000, staging_size = 0x40000, count;
+    uint32_t slot_size = 0x200000, staging_size = 0x12000, count;
     uint64_t cut = 0;
     const char *expect_table = NULL;
     uint8_t *base, *pt;
