@@ -13,6 +13,7 @@ import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
 import { RolloutService } from './rollout/service.ts';
 import { applyVerb, type Verb } from './rollout/transitions.ts';
+import { MeteredTransport } from './schedule/metered-transport.ts';
 import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
 import { ModemService } from './modem/service.ts';
@@ -57,9 +58,13 @@ function buildServices(ctx: DaemonContext): Service[] {
   // Modem (when configured) before CoAP: its bearer is served beside the plain UDP socket.
   const modem = ctx.config.modem ? new ModemService(ctx, ctx.config.modem) : undefined;
   if (modem) services.push(modem);
-  const transports = modem
+  const raw = modem
     ? [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port }), new ModemBearer(modem.driver, ctx.config.modem!.bg96.iotopmode)]
-    : undefined;
+    : [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port })];
+  // A bearer with a radio model (schedule.bearers) is metered: every datagram it sends is charged to the
+  // duty cycle and SIM budget, not only the patch blocks the gate is asked about.
+  const metered = raw.some((t) => ctx.config.schedule.bearers[t.name]);
+  const transports = modem || metered ? raw.map((t) => (ctx.config.schedule.bearers[t.name] ? new MeteredTransport(t, schedule.scheduler) : t)) : undefined;
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   services.push(new CoapService(ctx, { policy: rollout.engine, gate: schedule.scheduler, patches: delta, ...(transports ? { transports } : {}) }));
   services.push(...telemetry.frontends);

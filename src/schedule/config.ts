@@ -29,6 +29,12 @@ const loraBearerSchema = z.strictObject({
   frameOverheadBytes: z.number().int().min(0).max(64).default(13).describe('Bytes added to each datagram on air (LoRaWAN MHDR+FHDR+FPort+MIC = 13)'),
   burstMs: z.number().positive().default(2000).describe('Airtime the pacing bucket may save up, ms; the hourly duty cycle limit applies on top'),
   maxConcurrentTransfers: z.number().int().min(1).default(2).describe('Devices downloading at once; more only adds waiting'),
+  controlReservePercent: z
+    .number()
+    .min(0)
+    .max(50)
+    .default(5)
+    .describe('Share of the hourly duty cycle patch blocks leave free for replies that are not asked about (check-ins, ACKs)'),
   sim: simBudgetSchema.optional(),
 });
 

@@ -3,7 +3,9 @@ import type { AdmitResult, TransmitGate } from '../policy.ts';
 import type { Db } from '../store/database.ts';
 import { alignToCycle, ceLevel, cellularMaxConcurrent, type CeLevel } from './cellular.ts';
 import type { BearerModelConfig, ScheduleConfig } from './config.ts';
-import { blockSizeFor, estimateTransfer, loraLimits, type LoraLimits, type TransferEstimate } from './bearer-model.ts';
+import { blockSizeFor, COAP_BLOCK_OVERHEAD, estimateTransfer, loraLimits, type LoraLimits, type TransferEstimate } from './bearer-model.ts';
+
+const overheadOf = (m: BearerModelConfig): number => (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
 import { loraTimeOnAirMs } from './lora-airtime.ts';
 import { SlidingWindow, TokenBucket } from './token-bucket.ts';
 import { TransferQueue } from './transfer-queue.ts';
@@ -53,6 +55,8 @@ export class Scheduler implements TransmitGate {
   private bearers = new Map<string, BearerState>();
   private readonly queueOf = new Map<string, TransferQueue>();
   private usage: UsageLedger;
+  /** Bearers whose transport charges every datagram it sends (MeteredTransport): admit only checks there. */
+  private readonly metered = new Set<string>();
 
   constructor(
     private config: ScheduleConfig,
@@ -164,46 +168,92 @@ export class Scheduler implements TransmitGate {
     this.queueOf.delete(deviceId);
   }
 
-  /** TransmitGate: called for every datagram about to leave. Takes the budget only when it says yes. */
+  /** A MeteredTransport for this bearer charges every datagram it sends; from now on admit() only checks. */
+  meter(bearer: string): void {
+    this.metered.add(bearer);
+  }
+
+  /**
+   * TransmitGate: asked before each patch block is sent. Checks the block (with its CoAP header) against
+   * duty cycle, dwell time, link rate and SIM budget, keeping a reserve of the duty cycle for the
+   * datagrams that are not asked about (check-in replies, report ACKs, retransmitted replies). Takes
+   * the budget itself unless the bearer's transport is metered, which charges what really leaves.
+   */
   admit(bearer: string, deviceId: string, bytes: number): AdmitResult {
     const st = this.bearers.get(bearer);
     if (!st) return { ok: true };
     const mono = this.clock.monotonic();
     const nowWall = this.clock.now();
     const m = st.model;
-    const wire = bytes + (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
+    const datagram = bytes + COAP_BLOCK_OVERHEAD;
+    const wire = datagram + overheadOf(m);
     const refuse = (waitMs: number, reason: string): AdmitResult => {
       st.stats.refused++;
       return { ok: false, retryAfterSeconds: Math.max(0.001, waitMs / 1000), reason };
     };
     const budget = this.usage.waitFor(bearer, m.sim, wire, nowWall);
     if (budget.waitMs > 0) return refuse(budget.waitMs, budget.reason);
-    let airtime = 0;
     if (st.lora && m.kind === 'lora') {
-      if (wire > 255) return refuse(3_600_000, `datagram of ${bytes} bytes does not fit one LoRa frame on ${bearer} (max ${st.lora.maxDatagram}); use smaller blocks`);
-      airtime = loraTimeOnAirMs(st.lora.radio, wire);
+      if (wire > 255) return refuse(3_600_000, `datagram of ${datagram} bytes does not fit one LoRa frame on ${bearer} (max ${st.lora.maxDatagram}); use smaller blocks`);
+      const airtime = loraTimeOnAirMs(st.lora.radio, wire);
       if (airtime > st.lora.dwellMs) {
-        return refuse(3_600_000, `frame of ${wire} bytes takes ${airtime.toFixed(1)} ms on air, above the ${st.lora.dwellMs} ms dwell time; use blocks of at most ${st.lora.maxDatagram} bytes`);
+        return refuse(3_600_000, `frame of ${wire} bytes takes ${airtime.toFixed(1)} ms on air, above the ${st.lora.dwellMs} ms dwell time; use blocks of at most ${st.lora.maxDatagram - COAP_BLOCK_OVERHEAD} bytes`);
       }
-      const wait = Math.max(st.airBucket!.waitMs(airtime, mono), st.window!.waitMs(airtime, mono));
+      const reserve = m.controlReservePercent / 100 * st.lora.windowLimitMs;
+      const wait = Math.max(st.airBucket!.waitMs(airtime, mono), st.window!.waitMs(airtime + reserve, mono));
       if (wait > 0) return refuse(wait, `duty cycle: ${st.lora.describe} is used up for now`);
     }
     if (st.link) {
       const wait = st.link.waitMs(wire, mono);
       if (wait > 0) return refuse(wait, `link rate of ${bearer} is used up for now`);
     }
-    // Everything said yes: now take from each, so a refusal never consumed anything.
-    if (airtime > 0) {
-      st.airBucket!.tryTake(airtime, mono);
-      st.window!.tryTake(airtime, mono);
-    }
-    st.link?.tryTake(wire, mono);
-    this.usage.add(bearer, wire, nowWall);
     this.queueOf.get(deviceId)?.touch(deviceId, mono);
-    st.stats.admittedBytes += bytes;
+    if (!this.metered.has(bearer)) this.charge(bearer, datagram);
+    return { ok: true };
+  }
+
+  /** Accounts a datagram that is leaving on a bearer (MeteredTransport calls this for every send). */
+  charge(bearer: string, datagramBytes: number): void {
+    const st = this.bearers.get(bearer);
+    if (!st) return;
+    const mono = this.clock.monotonic();
+    const m = st.model;
+    const wire = datagramBytes + overheadOf(m);
+    let airtime = 0;
+    if (st.lora) {
+      airtime = loraTimeOnAirMs(st.lora.radio, Math.min(255, wire));
+      st.airBucket!.force(airtime, mono);
+      st.window!.force(airtime, mono);
+    }
+    st.link?.force(wire, mono);
+    this.usage.add(bearer, wire, this.clock.now());
+    st.stats.admittedBytes += datagramBytes;
     st.stats.admittedFrames++;
     st.stats.airtimeMs += airtime;
-    return { ok: true };
+  }
+
+  /** Share of the duty-cycle window in use now (0..1), for the schedule.budget event. */
+  dutyCycleUsed(bearer: string): number {
+    const st = this.bearers.get(bearer);
+    if (!st?.window || !st.lora) return 0;
+    return st.window.used(this.clock.monotonic()) / (st.lora.dutyCycle * st.lora.windowMs);
+  }
+
+  /** SIM bytes used today and the daily budget, if the bearer has one. */
+  simToday(bearer: string): { used: number; budget: number } | undefined {
+    const b = this.bearers.get(bearer)?.model.sim?.dailyBytes;
+    return b === undefined ? undefined : { used: this.usage.used(bearer, 'day', this.clock.now()), budget: b };
+  }
+
+  queueLength(bearer: string): number {
+    const st = this.bearers.get(bearer);
+    let n = 0;
+    for (const q of st?.queues.values() ?? []) n += q.queued;
+    return n;
+  }
+
+  bearerNames(): string[] {
+    return [...this.bearers.keys()];
   }
 
   /** Frees slots of devices that went quiet; the service calls this periodically. */

@@ -28,6 +28,15 @@ export class ScheduleService implements Service {
     this.timer = setInterval(() => {
       this.scheduler.sweep();
       this.scheduler.flush();
+      for (const bearer of this.scheduler.bearerNames()) {
+        const sim = this.scheduler.simToday(bearer);
+        this.ctx.events.emit('schedule.budget', {
+          bearer,
+          dutyCycleUsed: this.scheduler.dutyCycleUsed(bearer),
+          queueLength: this.scheduler.queueLength(bearer),
+          ...(sim ? { bytesUsed: sim.used, bytesBudget: sim.budget } : {}),
+        });
+      }
     }, SWEEP_MS);
     this.timer.unref();
     this.log.info({ bearers: Object.keys(this.ctx.config.schedule.bearers) }, 'scheduler ready');

@@ -44,6 +44,12 @@ export class TokenBucket {
     this.tokens -= amount;
     return true;
   }
+
+  /** Takes what was spent without asking (it already left); the bucket may go into debt. */
+  force(amount: number, nowMono: number): void {
+    this.refill(nowMono);
+    this.tokens -= amount;
+  }
 }
 
 /**
@@ -93,8 +99,14 @@ export class SlidingWindow {
 
   tryTake(amount: number, nowMono: number): boolean {
     if (this.waitMs(amount, nowMono) > 0) return false;
+    this.force(amount, nowMono);
+    return true;
+  }
+
+  /** Records what was spent without asking (it already left). */
+  force(amount: number, nowMono: number): void {
+    this.expire(nowMono);
     this.entries.push({ t: nowMono, amount });
     this.sum += amount;
-    return true;
   }
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../../../src/clock.ts';
 import { scheduleConfigSchema } from '../../../src/schedule/config.ts';
-import { loraTimeOnAirMs, LORA_DEFAULTS } from '../../../src/schedule/lora-airtime.ts';
+import { COAP_BLOCK_OVERHEAD } from '../../../src/schedule/bearer-model.ts';
+import { loraTimeOnAirMs, LORA_DEFAULTS, maxPayloadWithinMs } from '../../../src/schedule/lora-airtime.ts';
 import { Scheduler } from '../../../src/schedule/scheduler.ts';
 import { openDatabase } from '../../../src/store/database.ts';
 
@@ -10,7 +11,8 @@ import { openDatabase } from '../../../src/store/database.ts';
 const fakeClock: Clock = { now: () => Date.now(), monotonic: () => Date.now() };
 
 function lora(subBand: 'g' | 'g2' | 'g3', extra: Record<string, unknown> = {}) {
-  return scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'eu868', subBand, sf: 7, ...extra } } });
+  // No control reserve here: these tests send only blocks and measure how much of the duty cycle they get.
+  return scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'eu868', subBand, sf: 7, controlReservePercent: 0, ...extra } } });
 }
 
 /** Sends as fast as the gate allows for `ms` of fake time and returns the airtime it let through. */
@@ -21,7 +23,8 @@ function saturate(s: Scheduler, ms: number, datagram: number, stepMs = 50): { ai
   while (Date.now() < end) {
     const r = s.admit('lora', 'd1', datagram);
     if (r.ok) {
-      const air = s.frameAirtimeMs('lora', datagram)!;
+      // What goes on air: the block, its CoAP header (COAP_BLOCK_OVERHEAD) and the LoRaWAN frame overhead.
+      const air = s.frameAirtimeMs('lora', datagram + COAP_BLOCK_OVERHEAD)!;
       airtime += air;
       log.push({ t: Date.now(), air });
       vi.advanceTimersByTime(Math.ceil(air));
@@ -78,7 +81,7 @@ describe('Scheduler duty-cycle accounting (fake timers)', () => {
     const r = s.admit('lora', 'd1', 150);
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    const air = loraTimeOnAirMs({ ...LORA_DEFAULTS, sf: 7, crc: false }, 163);
+    const air = loraTimeOnAirMs({ ...LORA_DEFAULTS, sf: 7, crc: false }, 150 + COAP_BLOCK_OVERHEAD + 13);
     vi.advanceTimersByTime(r.retryAfterSeconds * 1000 - 5);
     expect(s.admit('lora', 'd1', 150).ok).toBe(false);
     vi.advanceTimersByTime(10);
@@ -87,12 +90,47 @@ describe('Scheduler duty-cycle accounting (fake timers)', () => {
   });
 
   it('refuses a US915 frame longer than the 400 ms dwell time and says which block size fits', () => {
-    const cfg = scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'us915', sf: 10, crc: true } } });
+    const cfg = scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'us915', sf: 9, crc: true } } });
     const s = new Scheduler(cfg, fakeClock);
     vi.advanceTimersByTime(60_000);
-    expect(s.admit('lora', 'd1', 11).ok).toBe(true);
-    const r = s.admit('lora', 'd1', 12);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/above the 400 ms dwell time; use blocks of at most 11 bytes/) });
+    // SF9/125 kHz: the largest PHY payload within 400 ms, less LoRaWAN (13) and CoAP (24) overhead.
+    const maxBlock = maxPayloadWithinMs({ ...LORA_DEFAULTS, sf: 9 }, 400) - 13 - COAP_BLOCK_OVERHEAD;
+    expect(maxBlock).toBe(29);
+    expect(s.admit('lora', 'd1', maxBlock).ok).toBe(true);
+    const r = s.admit('lora', 'd1', maxBlock + 1);
+    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/above the 400 ms dwell time; use blocks of at most 29 bytes/) });
+  });
+
+  it('leaves the control reserve to replies it is not asked about, so the hour stays within 1 % with them', () => {
+    const cfg = scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'eu868', subBand: 'g', sf: 7, controlReservePercent: 10 } } });
+    const s = new Scheduler(cfg, fakeClock);
+    s.meter('lora'); // as a MeteredTransport does: admit() checks, charge() accounts what leaves
+    const frame = (bytes: number) => s.frameAirtimeMs('lora', bytes)!;
+    const log: Array<{ t: number; air: number }> = [];
+    let blocksAir = 0;
+    let nextControl = Date.now();
+    const end = Date.now() + 2 * 3_600_000;
+    while (Date.now() < end) {
+      if (Date.now() >= nextControl) {
+        // A check-in reply a minute (~3.4 s of airtime per hour, inside the 3.6 s reserve), sent whatever
+        // the budget says: it answers a device that is awake now.
+        s.charge('lora', 20);
+        log.push({ t: Date.now(), air: frame(20) });
+        nextControl += 60_000;
+      }
+      const r = s.admit('lora', 'd1', 100);
+      if (r.ok) {
+        s.charge('lora', 100 + COAP_BLOCK_OVERHEAD);
+        const air = frame(100 + COAP_BLOCK_OVERHEAD);
+        blocksAir += air;
+        log.push({ t: Date.now(), air });
+        vi.advanceTimersByTime(Math.ceil(air));
+      } else vi.advanceTimersByTime(Math.min(1000, Math.ceil(r.retryAfterSeconds * 1000)));
+    }
+    expect(maxInAnyWindow(log, 3_600_000)).toBeLessThanOrEqual(36_000);
+    // 2 h × 36 s, less the 10 % reserve and the ~7 s of control frames that also drain the bucket.
+    expect(blocksAir).toBeGreaterThan(0.75 * 2 * 36_000);
+    expect(s.stats('lora')!.airtimeMs).toBeCloseTo(log.reduce((a, e) => a + e.air, 0), 3);
   });
 
   it('does not limit a bearer that has no radio model', () => {
@@ -163,9 +201,9 @@ describe('Scheduler transfer slots and SIM budgets', () => {
     const cfg = nbiot({ sim: { dailyBytes: '10KB' } });
     let s = new Scheduler(cfg, fakeClock, db);
     let sent = 0;
-    while (s.admit('nb', 'a', 512).ok) sent += 540;
+    while (s.admit('nb', 'a', 512).ok) sent += 512 + COAP_BLOCK_OVERHEAD + 28;
     expect(sent).toBeLessThanOrEqual(10_000);
-    expect(sent).toBeGreaterThan(10_000 - 540);
+    expect(sent).toBeGreaterThan(10_000 - 564);
     s.stop();
     s = new Scheduler(cfg, fakeClock, db);
     const r = s.admit('nb', 'a', 512);
