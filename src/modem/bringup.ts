@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import type { AtClient, AtRequest, AtResponse } from './at/client.ts';
 import { CEREG_TEXT, isRegistered, paramsOf } from './at/urc.ts';
 import type { ModemConfig } from './config.ts';
-import { cmeText, ModemError } from './errors.ts';
+import { AtCommandError, cmeText, ModemError } from './errors.ts';
 import { detectModel, parseCeregRead, parseCgpaddr, parseCpin, parseQiact, parseRevision, type ModemModel } from './parse.ts';
 import { TIMEOUT_MS } from './timeouts.ts';
 
@@ -82,8 +82,12 @@ export async function checkSim(ctx: StepContext): Promise<void> {
   }
 }
 
-/** Model-specific radio and socket settings. Power saving is off unless configured (a gateway must hear check-ins). */
-export async function configure(ctx: StepContext, model: ModemModel): Promise<void> {
+/**
+ * Model-specific radio and socket settings. Power saving is off unless configured (a gateway must hear
+ * check-ins). Returns whether received data comes as hex.
+ */
+export async function configure(ctx: StepContext, model: ModemModel): Promise<{ recvHex: boolean }> {
+  let recvHex = true;
   const { client, cfg } = ctx;
   ctx.setStep('configure');
   if (model === 'bc66') {
@@ -101,9 +105,18 @@ export async function configure(ctx: StepContext, model: ModemModel): Promise<vo
     await at(client, `AT+QCFG="iotopmode",${mode},1`, TIMEOUT_MS.qcfg);
     await at(client, `AT+QCFG="nwscanseq",${cfg.bg96.nwscanseq},1`, TIMEOUT_MS.qcfg);
     if (cfg.apn) await at(client, `AT+QICSGP=${cfg.contextId},1,"${cfg.apn}","","",0`, TIMEOUT_MS.qicsgp);
-    await at(client, 'AT+QICFG="dataformat",0,1', TIMEOUT_MS.qicfg);
+    // Older BG96 firmware has no "dataformat" (it came with the BG95-era TCP/IP stack); then data
+    // arrives raw and the framer takes it by byte count.
+    try {
+      await at(client, 'AT+QICFG="dataformat",0,1', TIMEOUT_MS.qicfg);
+    } catch (err) {
+      if (!(err instanceof AtCommandError)) throw err;
+      recvHex = false;
+      ctx.log.warn({ answer: err.final }, 'this BG96 firmware has no AT+QICFG="dataformat"; receiving raw bytes by length');
+    }
   }
   await at(client, 'AT+CEREG=2');
+  return { recvHex };
 }
 
 /** Waits for CEREG stat 1 or 5, polling AT+CEREG? and waking early on the URC. */

@@ -35,6 +35,8 @@ export class DatagramIo {
   private sockets = new Map<string, number>();
   private reading = new Set<number>();
   private closed = new Set<number>();
+  /** Received data arrives as hex (AT+QICFG="dataformat",x,1); false: raw bytes counted by length (BG96 only). */
+  recvHex = true;
   private ctx: StepContext | undefined;
   private open: OpenFn | undefined;
 
@@ -64,16 +66,17 @@ export class DatagramIo {
     this.closed.add(connectId);
   }
 
-  /** BG96 (hex receive format): the data follows the header line; tell the framer how many bytes. */
+  /** BG96: the data follows the header line; tell the framer how many bytes (hex doubles them). */
   payloadRule(): PayloadRule | undefined {
     if (this.model() !== 'bg96') return undefined;
+    const factor = this.recvHex ? 2 : 1;
     return (line) => {
       if (line.startsWith('+QIURC: "recv"') || line.startsWith('+QIRD:')) {
         const p = paramsOf(line);
         const n = Number(line.startsWith('+QIRD:') ? p[0] : p[2]);
         const hasAddress = line.startsWith('+QIRD:') ? p.length >= 3 : p.length >= 5;
         // A length beyond one datagram is line noise, not data: waiting for it would wedge the framer.
-        if (hasAddress && Number.isInteger(n) && n > 0 && n <= MAX_DATAGRAM.bg96) return 2 * n;
+        if (hasAddress && Number.isInteger(n) && n > 0 && n <= MAX_DATAGRAM.bg96) return factor * n;
       }
       return undefined;
     };
@@ -152,7 +155,7 @@ export class DatagramIo {
 
   onRecv(u: Extract<Urc, { type: 'recv' }>): void {
     if (u.payload !== undefined || u.hex !== undefined) {
-      const data = this.decode(u.payload ? u.payload.toString('latin1') : u.hex!, u.length, `+QIURC recv on socket ${u.connectId}`);
+      const data = u.payload && !this.recvHex ? u.payload : this.decode(u.payload ? u.payload.toString('latin1') : u.hex!, u.length, `+QIURC recv on socket ${u.connectId}`);
       if (!data) return;
       const peer = u.address && u.port !== undefined ? { address: u.address, port: u.port } : this.peerOf(u.connectId);
       if (!peer) return this.log.warn({ connectId: u.connectId }, 'datagram on a socket we did not open; dropped');
@@ -197,7 +200,8 @@ export class DatagramIo {
         const n = Number(p[0]);
         if (!n) return;
         if (model === 'bg96') {
-          const data = this.decode((head.payload ?? Buffer.alloc(0)).toString('latin1'), n, 'AT+QIRD');
+          const raw = head.payload ?? Buffer.alloc(0);
+          const data = this.recvHex ? this.decode(raw.toString('latin1'), n, 'AT+QIRD') : raw.length === n ? raw : undefined;
           if (data) this.deliver([data, { address: p[1]!, port: Number(p[2]) }]);
         } else {
           const data = this.decode(p.at(-1) ?? '', n, 'AT+QIRD');

@@ -175,10 +175,11 @@ export class QuectelDriver extends EventEmitter<DriverEvents> {
       const id = await identify(ctx);
       this.model = id.model;
       this.revision = id.revision;
-      this.client.setPayloadRule(this.io.payloadRule());
       this.log.info({ model: id.model, revision: id.revision, ati: id.ati }, 'modem identified');
       await checkSim(ctx);
-      await configure(ctx, id.model);
+      const { recvHex } = await configure(ctx, id.model);
+      this.io.recvHex = recvHex;
+      this.client.setPayloadRule(this.io.payloadRule());
     }
     const model = this.model;
     if (!model) throw new ModemError('MODEM_UNKNOWN', 'modem model unknown; a full bring-up is needed');

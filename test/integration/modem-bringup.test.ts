@@ -81,9 +81,9 @@ describe('modem bring-up on a real pty', () => {
 });
 
 describe('modem bearer end to end (emulator ↔ real UDP on loopback)', () => {
-  for (const accessMode of ['push', 'buffer'] as const) {
-    it(`carries datagrams both ways through a BG96 in ${accessMode} mode, binary bytes intact`, async () => {
-      rig = await startRig('bg96', { accessMode });
+  for (const [accessMode, noDataformat] of [['push', false], ['buffer', false], ['push', true], ['buffer', true]] as const) {
+    it(`carries datagrams both ways through a BG96 in ${accessMode} mode${noDataformat ? ' on firmware without hex data format (raw bytes by length)' : ''}, binary bytes intact`, async () => {
+      rig = await startRig('bg96', { accessMode }, undefined, { noDataformat });
       await rig.waitState('ready');
       const bearer = new ModemBearer(rig.modem.driver);
       await bearer.start();
@@ -95,6 +95,7 @@ describe('modem bearer end to end (emulator ↔ real UDP on loopback)', () => {
       device.send(payload, modemAddr.port, '127.0.0.1');
       await expect.poll(() => got.length, { timeout: 3000 }).toBe(1);
       expect(got[0]!.data.equals(payload)).toBe(true);
+      if (noDataformat) expect(rig.logs.has('this BG96 firmware has no AT+QICFG="dataformat"; receiving raw bytes by length')).toBe(true);
       expect(got[0]!.peer.port).toBe((device.address() as dgram.RemoteInfo).port);
       const reply = Buffer.alloc(1400, 0xa5);
       const received = once(device, 'message');

@@ -22,10 +22,12 @@ export type Token =
 export type PayloadRule = (line: string) => number | undefined;
 
 const MAX_LINE = 4096;
+/** A payload still incomplete this long after its header was a bogus header (line noise): give up on it. */
+const PAYLOAD_STALE_MS = 2000;
 
 export class AtFramer extends Transform {
   private buf: Buffer = Buffer.alloc(0);
-  private pendingHeader: { text: string; need: number; skipLf: boolean } | undefined;
+  private pendingHeader: { text: string; need: number; skipLf: boolean; since: number } | undefined;
   private rule: PayloadRule | undefined;
 
   constructor() {
@@ -111,7 +113,7 @@ export class AtFramer extends Transform {
     const need = this.rule?.(text);
     if (need !== undefined && need > 0) {
       // The header ends in CRLF; its LF may still be in the next chunk and is not payload.
-      this.pendingHeader = { text, need, skipLf: endedWithCr };
+      this.pendingHeader = { text, need, skipLf: endedWithCr, since: Date.now() };
       return;
     }
     this.push({ kind: 'line', text } satisfies Token);
@@ -123,7 +125,17 @@ export class AtFramer extends Transform {
       if (this.buf[0] === 0x0a) this.buf = this.buf.subarray(1);
       h.skipLf = false;
     }
-    if (h.skipLf || this.buf.length < h.need) return false;
+    if (h.skipLf || this.buf.length < h.need) {
+      if (Date.now() - h.since > PAYLOAD_STALE_MS) {
+        // Hand the header on without data (the driver then reads the socket with AT+QIRD) and parse
+        // what followed as lines again.
+        this.pendingHeader = undefined;
+        this.push({ kind: 'garbage', bytes: 0, sample: 'stale payload header' } satisfies Token);
+        this.push({ kind: 'line', text: h.text } satisfies Token);
+        return true;
+      }
+      return false;
+    }
     const payload = Buffer.from(this.buf.subarray(0, h.need));
     this.buf = this.buf.subarray(h.need);
     this.pendingHeader = undefined;

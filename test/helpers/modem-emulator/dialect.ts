@@ -108,6 +108,7 @@ export function handleCommand(emu: ModemEmulator, cmd: string): void {
     case '+QICFG': {
       const v = args.slice(1).map(Number);
       if (args[0] === 'dataformat') {
+        if (emu.noDataformat) return emu.respond([], 'ERROR');
         emu.sendHex = v[0] === 1;
         emu.recvHex = v[1] === 1;
       } else if (args[0] === 'viewmode') emu.viewmode = v[0] ?? 0;
@@ -213,7 +214,7 @@ function qird(emu: ModemEmulator, a: string[]): void {
   const next = s.queue.shift();
   if (!next) return emu.respond(['+QIRD: 0']);
   if (s.service === 'UDP SERVICE') {
-    emu.write(`\r\n+QIRD: ${next.data.length},"${next.address}",${next.port}\r\n${enc(next.data)}\r\n`);
+    emu.write(Buffer.concat([Buffer.from(`\r\n+QIRD: ${next.data.length},"${next.address}",${next.port}\r\n`), Buffer.from(enc(next.data), 'latin1'), Buffer.from('\r\n')]));
     return emu.respond([]);
   }
   const remaining = s.queue.reduce((n, q) => n + q.data.length, 0);

@@ -31,6 +31,8 @@ export interface EmulatorOptions {
   link: string;
   /** Milliseconds from power-on (or regained coverage) to CEREG stat 1. */
   registrationDelayMs?: number;
+  /** Behave like old BG96 firmware that answers ERROR to AT+QICFG="dataformat". */
+  noDataformat?: boolean;
   log?: (line: string) => void;
 }
 
@@ -44,6 +46,7 @@ export class ModemEmulator {
   readonly faults = new FaultBook();
   readonly commands: string[] = [];
   readonly log: (line: string) => void;
+  readonly noDataformat: boolean;
   conn: net.Socket | undefined;
   // Modem state (reset on power cycle).
   echo = true;
@@ -70,6 +73,7 @@ export class ModemEmulator {
     this.pty = new PtyLink(opts.link);
     this.regDelay = opts.registrationDelayMs ?? 100;
     this.log = opts.log ?? (() => undefined);
+    this.noDataformat = opts.noDataformat ?? false;
     this.pty.on('connection', (s) => this.attach(s));
     this.pty.on('disconnect', () => (this.conn = undefined));
   }
@@ -102,6 +106,8 @@ export class ModemEmulator {
     this.ceregMode = 0;
     this.pdpActive = false;
     this.regStat = 2;
+    this.recvHex = false;
+    this.sendHex = false;
     this.closeAllSockets();
     this.scheduleRegistration();
   }
@@ -126,7 +132,7 @@ export class ModemEmulator {
   // ---- output -------------------------------------------------------------------------------------
 
   write(s: string | Buffer): void {
-    this.conn?.write(s);
+    this.conn?.write(typeof s === 'string' ? Buffer.from(s, 'latin1') : s);
   }
 
   /** A URC, unless a fault drops this kind. CEREG URCs only when enabled with AT+CEREG=n. */

@@ -48,10 +48,11 @@ export async function startRig(
   model: EmulatedModel,
   overrides: Partial<Record<keyof ModemConfig, unknown>> = {},
   before?: (emu: ModemEmulator) => void,
+  emuOpts: { noDataformat?: boolean } = {},
 ): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'furrow-modem-'));
   const link = join(dir, 'ttyMODEM');
-  const emu = new ModemEmulator({ model, link });
+  const emu = new ModemEmulator({ model, link, ...emuOpts });
   before?.(emu);
   await emu.start();
   const logs = new LogCapture();

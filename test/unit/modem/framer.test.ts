@@ -79,3 +79,23 @@ describe('AT framer', () => {
     );
   });
 });
+
+describe('AT framer with a bogus payload header', () => {
+  it('gives up on a payload that never completes and parses the following lines again', async () => {
+    const f = new AtFramer();
+    f.setPayloadRule((l) => (l.startsWith('+QIRD:') ? 1000 : undefined));
+    const out: Token[] = [];
+    f.on('data', (t: Token) => out.push(t));
+    f.write(Buffer.from('\r\n+QIRD: 500,"1.2.3.4",9\r\n'));
+    f.write(Buffer.from('\r\nOK\r\n'));
+    expect(lines(out)).toEqual([]);
+    const realNow = Date.now;
+    Date.now = () => realNow() + 2500;
+    try {
+      f.write(Buffer.from('\r\n+CSQ: 5,99\r\n'));
+    } finally {
+      Date.now = realNow;
+    }
+    expect(lines(out)).toEqual(['+QIRD: 500,"1.2.3.4",9', 'OK', '+CSQ: 5,99']);
+  });
+});
