@@ -168,7 +168,7 @@ furrow is installed.
   config    $CONF_DIR/furrow.yaml  (check: furrow --config $CONF_DIR/furrow.yaml config check)
   state     /var/lib/furrow        (SQLite database and blobs; back this up)
   logs      journalctl -u furrow -f
-  status    furrow --config $CONF_DIR/furrow.yaml status
+  status    sudo -u furrow furrow --config $CONF_DIR/furrow.yaml status
   metrics   http://127.0.0.1:9464/metrics
 Next: copy the vendor's release public key to $CONF_DIR/keys/vendor-release.pub.pem, set mqtt.url,
 then: sudo systemctl reload furrow
