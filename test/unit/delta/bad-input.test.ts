@@ -47,7 +47,7 @@ describe('bad patches', () => {
 
   it('refuses a patch for another base, naming the digest', () => {
     const other = Buffer.from(oldImg);
-    other[5] ^= 1;
+    other[5] = other[5]! ^ 1;
     const e = failure(() => applyPatch(other, patch));
     expect(e.code).toBe('PATCH_BASE_MISMATCH');
     expect(e.message).toMatch(/base SHA-256/);
@@ -110,7 +110,7 @@ describe('bad patches', () => {
     a0.push(patch.subarray(0, bodiesStart(h.chunkCount)));
     const at = a0.bodyOffset(2) + 3;
     const bad = mut((p) => {
-      p[at] ^= 0x40;
+      p[at] = p[at]! ^ 0x40;
     });
     const e = failure(() => applyPatch(oldImg, bad));
     expect(e.code).toBe('PATCH_CHUNK_DIGEST_MISMATCH');
@@ -136,7 +136,8 @@ describe('bad patches', () => {
         const h = parsePatchHeader(patch);
         const start = bodiesStart(h.chunkCount);
         const p = Buffer.from(patch);
-        p[start + (pos % (p.length - start))] ^= x;
+        const i = start + (pos % (p.length - start));
+        p[i] = p[i]! ^ x;
         reseal(p, { bodies: true });
         let out: Buffer | undefined;
         try {
