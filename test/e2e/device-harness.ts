@@ -19,6 +19,7 @@ import type { DaemonContext } from '../../src/context.ts';
 import { EventBus } from '../../src/events.ts';
 import { silentLogger } from '../../src/log.ts';
 import { generateEs256KeyPair } from '../../src/manifest/cose.ts';
+import type { TransmitGate } from '../../src/policy.ts';
 import { BlobStore } from '../../src/release/blob-store.ts';
 import { signStatement } from '../../src/release/statement.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
@@ -39,6 +40,10 @@ export interface WorldOptions {
   mutatePatch?: (patch: Buffer) => Buffer;
   /** Serve the patch as if it were made from this image (a patch for the wrong base). */
   patchFrom?: string;
+  /** The scheduler's gate on every Block2 reply (default: admit all). */
+  gate?: TransmitGate;
+  /** Extra coap config (e.g. maxBlockSize). */
+  coap?: Record<string, unknown>;
 }
 
 export interface Report {
@@ -66,7 +71,7 @@ export interface World {
 export async function startWorld(opts: WorldOptions): Promise<World> {
   buildFirmware();
   const dir = mkdtempSync(join(tmpdir(), 'furrow-e2e-device-'));
-  const config = configSchema.parse({ data: { dir }, coap: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 100_000, burst: 100_000 } } });
+  const config = configSchema.parse({ data: { dir }, coap: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 100_000, burst: 100_000 }, ...opts.coap } });
   const log = silentLogger();
   const db: Db = openDatabase(join(dir, 'furrow.db'), { skipIntegrityCheck: true });
   const ctx: DaemonContext = { config, configFile: join(dir, 'furrow.yaml'), log, db, blobs: new BlobStore(join(dir, 'blobs')), events: new EventBus(log), clock: systemClock };
@@ -85,14 +90,14 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   };
   addRelease(fromImage, 'old', 0, now - 1000);
   addRelease(toImage, 'new', opts.secureVersion ?? 1, now);
-  let patch = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to));
+  let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to));
   if (opts.mutatePatch) patch = opts.mutatePatch(Buffer.from(patch));
   const patchId = ctx.blobs.put(patch);
   db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, sha(fromImage), sha(toImage), patch.length, now);
   new DeviceRepo(db).add({ id: deviceId, product, deviceKey, runningSha256: sha(fromImage) }, now);
 
   const transport = new UdpTransport({ host: '127.0.0.1', port: 0 });
-  const service = new CoapService(ctx, { transports: [transport] });
+  const service = new CoapService(ctx, { transports: [transport], ...(opts.gate ? { gate: opts.gate } : {}) });
   await service.start();
   writeFileSync(join(dir, 'gateway.pub'), service.gatewayKey.publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(join(dir, 'release.pub'), release.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -144,7 +149,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   });
   upstream.on('message', (msg) => {
     if (!device) return;
-    let out = msg;
+    let out: Buffer = msg;
     try {
       let pkt = parse(msg);
       const tag = pkt.options.find((o) => o.name === 'ETag')?.value;

@@ -34,7 +34,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
     world = await startWorld(small);
     world.tamper = (pkt) => {
       const cf = pkt.options.find((o) => o.name === 'Content-Format');
-      if (cf && Buffer.from(cf.value).readUIntBE(0, cf.value.length) === 18 && pkt.payload.length > 40) pkt.payload[30] ^= 0x01;
+      if (cf && Buffer.from(cf.value).readUIntBE(0, cf.value.length) === 18 && pkt.payload.length > 40) pkt.payload[30] = pkt.payload[30]! ^ 0x01;
       return pkt;
     };
     const dir = flash();
@@ -78,7 +78,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
     world = await startWorld({
       ...big,
       mutatePatch: (p) => {
-        p[p.length - 10] ^= 0x40; // inside the last chunk's body
+        p[p.length - 10] = p[p.length - 10]! ^ 0x40; // inside the last chunk's body
         return p;
       },
     });

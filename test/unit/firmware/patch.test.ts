@@ -89,7 +89,7 @@ describe('furrow patch decoder (C) on corpus patches made by the TypeScript enco
     const pair = CORPUS_PAIRS[0]!;
     const patch = Buffer.from(readFileSync(await corpusPatch(pair.from, pair.to)));
     const count = patch.readUInt32LE(84);
-    patch[160 + 60 * count + 100] ^= 0x01; // a byte in chunk 0's body
+    patch[160 + 60 * count + 100] = patch[160 + 60 * count + 100]! ^ 0x01; // a byte in chunk 0's body
     const dir = flashDir();
     const f = join(dir, 'bad.patch');
     writeFileSync(f, patch);
