@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
+  { bin: 'openssl', pkg: 'openssl' }, // test certificates for MQTT over TLS (test/integration/mqtt-tls)
   { bin: 'socat', pkg: 'socat' }, // modem emulator's pty (test/helpers/modem-emulator)
   { bin: 'gcc', pkg: 'gcc' }, // firmware/ host builds (furrow-device, C test drivers)
   { bin: 'make', pkg: 'make' },

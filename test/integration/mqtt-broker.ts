@@ -48,7 +48,7 @@ export class Mosquitto {
   ) {}
 
   /** `persistent`: save sessions on every change (slower), so a persistent consumer survives a broker SIGKILL. */
-  static async start(dir: string, opts: { persistent?: boolean } = {}): Promise<Mosquitto> {
+  static async start(dir: string, opts: { persistent?: boolean; listenerLines?: string[]; lines?: string[]; anonymous?: boolean } = {}): Promise<Mosquitto> {
     const persistent = opts.persistent ?? true;
     const port = await freePort();
     const conf = join(dir, 'mosquitto.conf');
@@ -59,7 +59,9 @@ export class Mosquitto {
       conf,
       [
         `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
+        ...(opts.listenerLines ?? []),
+        `allow_anonymous ${opts.anonymous ?? true}`,
+        ...(opts.lines ?? []),
         // Started as root, mosquitto would drop to user `mosquitto`, which cannot write into our temp dir.
         ...(process.getuid?.() === 0 ? ['user root'] : []),
         ...(persistent ? ['persistence true', `persistence_location ${store}/`, 'autosave_interval 1', 'autosave_on_changes true'] : ['persistence false']),
