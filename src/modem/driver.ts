@@ -76,6 +76,7 @@ export class QuectelDriver extends EventEmitter<DriverEvents> {
 
   portLost(reason: string): void {
     this.io.forgetSockets();
+    this.registration = undefined;
     this.setState('disconnected', reason);
     this.need = 'full';
   }
@@ -226,12 +227,14 @@ export class QuectelDriver extends EventEmitter<DriverEvents> {
       case 'ready':
         this.log.warn('modem restarted (RDY); running a full bring-up');
         this.io.forgetSockets();
+        this.registration = undefined;
         this.setState('initialising', 'modem restarted');
         this.raise('full', 'RDY');
         return;
       case 'powerdown':
         this.log.warn({ urc: u.text }, 'modem powered down; waiting for it to come back');
         this.io.forgetSockets();
+        this.registration = undefined;
         this.setState('disconnected', u.text);
         this.raise('full', u.text);
         return;

@@ -104,6 +104,11 @@ export class HealthMonitor {
     }
     // Only what this round read: a query that failed leaves its field empty instead of stale.
     this.last = { state: d.state, registered: false, garbageBytes: 0, ...next, polledAt: this.now() };
+    return this.emitCurrent();
+  }
+
+  /** Publishes the current snapshot as `modem.health` (after each poll, and when the modem's state changes). */
+  emitCurrent(): ModemHealth {
     const h = this.current();
     this.events.emit('modem.health', {
       model: h.model ?? 'unknown',

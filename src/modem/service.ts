@@ -55,7 +55,8 @@ export class ModemService implements Service {
     };
     const onState = (state: string, reason: string) => {
       this.log.info({ state, reason }, 'modem state');
-      this.persist();
+      // Telemetry and the scheduler hear about a lost registration now, not at the next poll.
+      this.health.emitCurrent();
     };
     this.port.on('open', onOpen);
     this.port.on('lost', onLost);

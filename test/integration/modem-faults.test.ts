@@ -148,12 +148,18 @@ describe('modem faults are survived', () => {
   it('reopens the serial port with backoff after it vanishes (USB unplug) and brings the modem up again', async () => {
     rig = await startRig('bg96');
     await rig.waitState('ready');
+    const health: boolean[] = [];
+    rig.events.on('modem.health', 'test', (h) => void health.push(h.registered));
     const gone = rig.emu.vanish(500);
     await rig.waitState('disconnected', 3000);
+    expect(health.at(-1)).toBe(false);
     const bearer = new ModemBearer(rig.modem.driver);
     await expect(bearer.send(Buffer.from('x'), { address: '127.0.0.1', port: 9, bearer: 'modem' })).rejects.toThrow(/modem is disconnected/);
     await gone;
     await rig.waitState('ready');
+    // modem.health said "not registered" when the port went, and "registered" again once it was back.
+    expect(health.lastIndexOf(true), JSON.stringify(health)).toBeGreaterThan(health.indexOf(false));
+    expect(rig.modem.current().registered).toBe(true);
     expect(rig.logs.has('modem serial port lost; the bearer refuses datagrams until it is back')).toBe(true);
     expect(rig.logs.has(/does not exist \(modem unplugged or not enumerated yet\); reopening with backoff/)).toBe(true);
     expect(rig.logs.find('serial port open').length).toBeGreaterThanOrEqual(2);
