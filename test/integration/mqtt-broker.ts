@@ -128,7 +128,13 @@ export async function consumer(url: string, topic: string, opts: IClientOptions 
   });
   client.on('error', () => undefined);
   client.on('message', (t, payload, packet) => {
-    messages.push({ topic: t, body: JSON.parse(payload.toString()) as Record<string, unknown>, retain: packet.retain, dup: packet.dup });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(payload.toString()) as Record<string, unknown>;
+    } catch {
+      body = { unparsed: payload.toString() }; // e.g. a deliberately bad command seen on a wildcard subscription
+    }
+    messages.push({ topic: t, body, retain: packet.retain, dup: packet.dup });
   });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
