@@ -50,6 +50,16 @@ describe('modem faults are survived', () => {
     await roundTrip(rig, await device(), rig.emu, 'after-cme');
   });
 
+  it('retries when the socket open reports an error code in +QIOPEN, naming it', async () => {
+    rig = await startRig('bc66', {}, (emu) => emu.failOpen(556, 2));
+    const dev = await device();
+    rig.cfg.peers.push(`127.0.0.1:${(dev.address() as AddressInfo).port}`);
+    await rig.waitState('ready');
+    const fails = rig.logs.find('modem bring-up failed; retrying').map((l) => String(l.error));
+    expect(fails.filter((f) => f === 'AT+QIOPEN for socket 0 failed: +QIOPEN: 0,556 (socket bind failed)')).toHaveLength(2);
+    await roundTrip(rig, dev, rig.emu, 'after-open-error');
+  });
+
   it('times out a command whose OK comes late, discards the late answer and keeps the next answers straight', async () => {
     rig = await startRig('bg96');
     await rig.waitState('ready');

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log.ts';
-import { AtCommandError, AtTimeoutError, PortClosedError } from '../errors.ts';
+import { AtCommandError, AtTimeoutError, ModemError, PortClosedError } from '../errors.ts';
 import { AtFramer, type PayloadRule, type Token } from './framer.ts';
 import { looksLikeUrc, parseUrc, type Urc } from './urc.ts';
 
@@ -82,6 +82,7 @@ export class AtClient extends EventEmitter<AtClientEvents> {
     private readonly log: Logger,
     private readonly path: string,
     private readonly quietMs = 250,
+    private readonly maxQueue = 64,
   ) {
     super();
   }
@@ -127,6 +128,13 @@ export class AtClient extends EventEmitter<AtClientEvents> {
 
   send(req: AtRequest): Promise<AtResponse> {
     if (!this.stream) return Promise.reject(new PortClosedError(this.path, req.command));
+    // Backpressure: a slow modem (long SEND OK waits in poor coverage) must not collect an unbounded
+    // backlog of CoAP replies that are stale by the time they would go out.
+    if (this.queue.length >= this.maxQueue) {
+      return Promise.reject(new ModemError('MODEM_QUEUE_FULL', `${this.queue.length} AT commands already wait for the modem on ${this.path}; ${req.command.slice(0, 40)} refused`, {
+        hint: 'the modem is slower than the traffic offered; CoAP retransmission retries later',
+      }));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
       this.pump();

@@ -142,6 +142,12 @@ function qiopen(emu: ModemEmulator, a: string[]): void {
   const localPort = Number(a[5] ?? 0);
   const push = Number(a[6] ?? 1) === 1;
   emu.respond([]);
+  const failure = emu.openFailures.shift();
+  if (failure !== undefined) {
+    emu.log(`fault: +QIOPEN: ${id},${failure}`);
+    setTimeout(() => emu.urc('qiopen', `+QIOPEN: ${id},${failure}`), 5);
+    return;
+  }
   const udp = dgram.createSocket('udp4');
   const sock: EmuSocket = { id, service: service as EmuSocket['service'], udp, ...(remote ? { remote } : {}), push, queue: [] };
   udp.on('error', () => emu.urc('qiopen', `+QIOPEN: ${id},556`));

@@ -62,6 +62,7 @@ export class ModemEmulator {
   showlength = false;
   settings = new Map<string, string>();
   sockets = new Map<number, EmuSocket>();
+  openFailures: number[] = [];
   signal: Signal = { csq: 20, rsrp: -87, rsrq: -9, sinr: 12, cellId: '0A2B3C4', tac: '1A2B', ceLevel: 0 };
   private inbuf = '';
   private dataMode: { need: number; got: Buffer[]; have: number; done: (data: Buffer) => void } | undefined;
@@ -237,6 +238,11 @@ export class ModemEmulator {
 
   garbageBeforeNext(pattern: string | RegExp, times = 1): void {
     this.faults.add({ kind: 'garbage-before', match: toMatcher(pattern), times });
+  }
+
+  /** The next AT+QIOPEN answers OK, then `+QIOPEN: <id>,<code>` (e.g. 556 socket bind failed). */
+  failOpen(code: number, times = 1): void {
+    this.openFailures.push(...Array.from({ length: times }, () => code));
   }
 
   dropUrcs(kind: 'recv' | 'cereg' | 'closed' | 'pdpdeact' | 'ip', count = 1): void {

@@ -103,6 +103,17 @@ describe('AT client', () => {
     expect(urcs).toEqual([{ type: 'closed', connectId: 0 }]);
   });
 
+  it('refuses new commands once the queue is full, naming the backlog', async () => {
+    const line = new FakeLine(() => undefined);
+    const c = new AtClient(log, '/dev/fake', 10, 2);
+    client = c;
+    c.attach(line);
+    const waiting = [c.send({ command: 'AT+A', timeoutMs: 5000 }), c.send({ command: 'AT+B', timeoutMs: 5000 }), c.send({ command: 'AT+C', timeoutMs: 5000 })];
+    await expect(c.send({ command: 'AT+D', timeoutMs: 5000 })).rejects.toThrow('2 AT commands already wait for the modem on /dev/fake; AT+D refused');
+    c.detach();
+    for (const w of waiting) await expect(w).rejects.toBeInstanceOf(PortClosedError);
+  });
+
   it('fails every waiting command when the port goes away', async () => {
     const { c } = setup(() => undefined);
     const a = c.send({ command: 'AT', timeoutMs: 5000 });
