@@ -156,7 +156,10 @@ export class CoapServer {
       return;
     }
     const cached = this.peers.cachedReply(key, msg.messageId);
-    if (cached) {
+    // A retransmission repeats the token as well. The same MID with another token is a new request
+    // (a NAT that handed this address:port to another device, or a spoofed datagram): it must not be
+    // answered with someone else's cached reply.
+    if (cached && cached.subarray(4, 4 + (cached[0]! & 0x0f)).equals(msg.token)) {
       // RFC 7252 §4.5: a duplicate CON gets the same ACK again; the request is not processed twice.
       this.stats.duplicates++;
       this.send(t, cached, peer);

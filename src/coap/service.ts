@@ -62,6 +62,11 @@ export class CoapService implements Service {
     return this.server?.stats;
   }
 
+  /** Peers with duplicate-detection state (kept for EXCHANGE_LIFETIME after their last request). */
+  get peerCount(): number {
+    return this.server?.peerCount ?? 0;
+  }
+
   /** The bearers in use (tests read the bound UDP port from here). */
   get bearers(): readonly DatagramTransport[] {
     return this.transports;

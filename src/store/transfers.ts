@@ -191,7 +191,7 @@ export class TransferStore {
     return listTransfers(this.db, filter);
   }
 
-  /** Writes dirty entries in one transaction; drops finished ones from memory so it does not grow. */
+  /** Writes dirty entries in one transaction; drops idle ones from memory so it does not grow. */
   flush(): void {
     this.pendingBlocks = 0;
     const dirty = [...this.entries.values()].filter((e) => e.dirty);
@@ -204,9 +204,11 @@ export class TransferStore {
       })();
       for (const e of dirty) e.dirty = false;
     }
-    const idleBefore = this.clock.now() - 10 * 60_000;
+    // Finished transfers stay a minute (a device often re-asks the last block or reports), active
+    // ones ten; after that the row in SQLite is the only copy, so memory tracks live transfers only.
+    const now = this.clock.now();
     for (const [k, e] of this.entries) {
-      if (!e.dirty && (e.state !== 'active' || e.lastSeenAt < idleBefore)) this.entries.delete(k);
+      if (!e.dirty && e.lastSeenAt < now - (e.state === 'active' ? 10 * 60_000 : 60_000)) this.entries.delete(k);
     }
   }
 }

@@ -44,7 +44,7 @@ describe('the CoAP server under a flood of random and mutated datagrams', () => 
     const mutate = (b: Buffer): Buffer => {
       const m = Buffer.from(b);
       switch (int(5)) {
-        case 0: for (let i = 0; i < 1 + int(4); i++) m[int(m.length)] ^= 1 << int(8); return m;
+        case 0: for (let i = 0; i < 1 + int(4); i++) { const at = int(m.length); m[at] = m[at]! ^ (1 << int(8)); } return m;
         case 1: return m.subarray(0, int(m.length + 1));
         case 2: { const at = int(m.length); return Buffer.concat([m.subarray(0, at), Buffer.from(Array.from({ length: 1 + int(20) }, () => int(256))), m.subarray(at)]); }
         case 3: m[int(m.length)] = int(256); m[int(m.length)] = [0xff, 0x0d, 0x0e, 0xdf, 0xef][int(5)]!; return m;

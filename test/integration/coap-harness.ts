@@ -90,6 +90,8 @@ export interface HarnessOptions {
   clock?: Clock;
   dir?: string;
   devices?: number;
+  /** A real base/target/patch triple (bench: a corpus pair) instead of the synthetic one. */
+  images?: { base: Buffer; target: Buffer; patch: Buffer };
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -105,8 +107,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const product = 'soil-probe';
   const deviceId = 'probe-1';
   const deviceKey = Buffer.alloc(32, 7);
-  const baseImage = randomBytes(4096);
-  const targetImage = randomBytes(8192);
+  const baseImage = opts.images?.base ?? randomBytes(4096);
+  const targetImage = opts.images?.target ?? randomBytes(8192);
   const baseSha256 = sha(baseImage).toString('hex');
   const targetSha256 = sha(targetImage).toString('hex');
   const devices = new DeviceRepo(db);
@@ -123,12 +125,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       releases.insert({ sha256, product, version, secureVersion: 1, size, chip: 'esp32', appVersion: version, projectName: 'probe', idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt });
     rel(baseSha256, '1.0.0', baseImage.length, now - 1000);
     rel(targetSha256, '1.1.0', targetImage.length, now);
-    patch = syntheticPatch({ size: opts.patchSize ?? 40_000, baseSha256: sha(baseImage), baseSize: baseImage.length, resultSha256: sha(targetImage), resultSize: targetImage.length });
+    patch = opts.images?.patch ?? syntheticPatch({ size: opts.patchSize ?? 40_000, baseSha256: sha(baseImage), baseSize: baseImage.length, resultSha256: sha(targetImage), resultSize: targetImage.length });
     patchId = ctx.blobs.put(patch);
     db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, baseSha256, targetSha256, patch.length, now);
-    for (let i = 0; i < (opts.devices ?? 1); i++) {
-      devices.add({ id: i === 0 ? deviceId : `probe-${i + 1}`, product, deviceKey, runningSha256: baseSha256 }, now);
-    }
+    db.transaction(() => {
+      for (let i = 0; i < (opts.devices ?? 1); i++) {
+        devices.add({ id: i === 0 ? deviceId : `probe-${i + 1}`, product, deviceKey, runningSha256: baseSha256 }, now);
+      }
+    })();
   }
   const releaseRows = new ReleaseRepo(db).list({ product });
   const h: Harness = {
