@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.ts';
 import { bsdiffMatches } from './bsdiff.ts';
 import { bodyLen, type ChunkEntry, type CoderParams, MAX_CHUNK_SIZE, MAX_RESULT_SIZE, MIN_CHUNK_SIZE, writeHeaderAndTable } from './format.ts';
-import type { Match } from './matches.ts';
+import { splitMismatchStreaks, type Match } from './matches.ts';
 import { lzma1Compress } from './xz.ts';
 
 /** Upper bound of one chunk's output (header `chunk_size`). */
@@ -275,7 +275,7 @@ export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, matches
 
 /** Diffs `oldImg` → `newImg` (bsdiff matching) and encodes a furrow patch. */
 export async function encodePatch(oldImg: Uint8Array, newImg: Uint8Array, opts: EncodeOptions = {}): Promise<Buffer> {
-  const matches = oldImg.length > 0 && newImg.length > 0 ? await bsdiffMatches(oldImg, newImg) : [];
+  const matches = oldImg.length > 0 && newImg.length > 0 ? splitMismatchStreaks(await bsdiffMatches(oldImg, newImg), oldImg, newImg) : [];
   return buildPatch(oldImg, newImg, matches, opts);
 }
 

@@ -35,3 +35,32 @@ export function normalizeMatches(ms: Match[], oldSize: number, newSize: number):
   }
   return out;
 }
+
+/**
+ * Cuts every streak of at least `minStreak` consecutive differing bytes out of the matches, so those
+ * bytes go to the extra stream. bsdiff extends matches across regions that are only ~50 % equal; a long
+ * streak of nonzero diff bytes costs more there than as extra bytes. Measured on the corpus (streak 8):
+ * −0.8 % / −0.15 % / −0.07 % patch size; shorter streaks (3–4) make patches larger, longer ones gain less.
+ */
+export function splitMismatchStreaks(ms: Match[], oldImg: Uint8Array, newImg: Uint8Array, minStreak = 8): Match[] {
+  const out: Match[] = [];
+  for (const m of ms) {
+    let runStart = 0;
+    let i = 0;
+    while (i < m.len) {
+      if (newImg[m.newStart + i] === oldImg[m.oldStart + i]) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < m.len && newImg[m.newStart + j] !== oldImg[m.oldStart + j]) j++;
+      if (j - i >= minStreak) {
+        if (i > runStart) out.push({ newStart: m.newStart + runStart, oldStart: m.oldStart + runStart, len: i - runStart });
+        runStart = j;
+      }
+      i = j;
+    }
+    if (m.len > runStart) out.push({ newStart: m.newStart + runStart, oldStart: m.oldStart + runStart, len: m.len - runStart });
+  }
+  return out;
+}
