@@ -26,6 +26,7 @@ export interface OpsHttpDeps {
 export class OpsHttpServer implements Service {
   readonly name = 'metrics-http';
   private server: Server | undefined;
+  private bound: { host: string; port: number } | undefined;
 
   constructor(private readonly deps: OpsHttpDeps) {}
 
@@ -40,6 +41,25 @@ export class OpsHttpServer implements Service {
       this.deps.log.info('metrics.port is 0: /metrics, /healthz, /readyz and /status are off');
       return;
     }
+    this.server = await this.listen(cfg);
+    this.bound = { host: cfg.host, port: cfg.port };
+    this.deps.log.info({ host: cfg.host, port: this.port }, 'metrics and status listening');
+  }
+
+  /** A new host or port: listen there first (a failure rejects the reload), then close the old listener. */
+  async reload(): Promise<void> {
+    const cfg = this.deps.config();
+    if (this.bound && cfg.host === this.bound.host && cfg.port === this.bound.port) return;
+    if (!this.bound && cfg.port === 0) return;
+    const next = cfg.port === 0 ? undefined : await this.listen(cfg);
+    const old = this.server;
+    this.server = next;
+    this.bound = next ? { host: cfg.host, port: cfg.port } : undefined;
+    if (old) await closeServer(old);
+    this.deps.log.info({ host: cfg.host, port: cfg.port }, next ? 'metrics and status moved' : 'metrics and status are off');
+  }
+
+  private async listen(cfg: MetricsConfig): Promise<Server> {
     const server = createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
         this.deps.log.error({ url: req.url, error: errorMessage(err) }, 'HTTP handler failed');
@@ -59,18 +79,14 @@ export class OpsHttpServer implements Service {
       );
       server.listen(cfg.port, cfg.host, () => resolve());
     });
-    this.server = server;
-    this.deps.log.info({ host: cfg.host, port: this.port }, 'metrics and status listening');
+    return server;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    this.bound = undefined;
+    if (server) await closeServer(server);
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -100,6 +116,13 @@ export class OpsHttpServer implements Service {
         return send(res, 404, 'text/plain', 'not found; try /metrics, /healthz, /readyz or /status\n');
     }
   }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string): void {

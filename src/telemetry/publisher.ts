@@ -45,6 +45,7 @@ export class MqttPublisher implements Service {
   private outageStartedAt: number | undefined;
   private stopped = false;
   private drained: (() => void) | undefined;
+  private appliedKey = '';
 
   constructor(private readonly deps: PublisherDeps) {}
 
@@ -67,6 +68,34 @@ export class MqttPublisher implements Service {
       this.pumpQueued = false;
       this.pump();
     });
+  }
+
+  /**
+   * A reloaded config with other MQTT settings (URL, credentials, TLS files, prefix, gateway id) reconnects
+   * at once. New files are read first: a bad path rejects the reload and the running link stays.
+   */
+  async reload(): Promise<void> {
+    const s = this.deps.settings();
+    connectionSettings(s.mqtt, s.gatewayId, s.configFile, s.topics);
+    const key = this.settingsKey();
+    if (key === this.appliedKey || this.stopped) return;
+    this.deps.log.info({ url: s.mqtt.url }, 'MQTT settings changed: reconnecting');
+    clearTimeout(this.reconnectTimer);
+    const old = this.client;
+    this.generation++;
+    this.connected = false;
+    this.inflight.clear();
+    this.deps.state.mqtt.connected = false;
+    this.client = undefined;
+    old?.removeAllListeners('close');
+    old?.end(true);
+    this.failures = 0;
+    this.connect();
+  }
+
+  private settingsKey(): string {
+    const s = this.deps.settings();
+    return JSON.stringify([s.mqtt, s.gatewayId, s.configFile]);
   }
 
   async stop(): Promise<void> {
@@ -101,6 +130,7 @@ export class MqttPublisher implements Service {
     if (this.stopped) return;
     const gen = ++this.generation;
     const s = this.deps.settings();
+    this.appliedKey = this.settingsKey();
     let client: MqttClient;
     try {
       const { url, options } = connectionSettings(s.mqtt, s.gatewayId, s.configFile, s.topics);

@@ -33,6 +33,7 @@ describe('metrics during a real CoAP download', () => {
   let tel: Telemetry;
   let broker: Mosquitto;
   let metricsUrl: string;
+  let ctx: DaemonContext;
 
   beforeAll(async () => {
     h = await startHarness({ patchSize: 60_001 });
@@ -40,7 +41,7 @@ describe('metrics during a real CoAP download', () => {
     const port = await freeTcpPort();
     metricsUrl = `http://127.0.0.1:${port}`;
     // Telemetry shares the CoAP server's event bus and database, as in the daemon; only its own settings differ.
-    const ctx: DaemonContext = {
+    ctx = {
       ...h.ctx,
       config: {
         ...h.config,
@@ -148,5 +149,15 @@ describe('metrics during a real CoAP download', () => {
 
     const status = (await (await fetch(`${metricsUrl}/status`)).json()) as Record<string, unknown>;
     expect(status).toMatchObject({ source: 'daemon', gateway: 'gw-m', modem: { model: 'BG96', rsrp: -97 }, budgets: [{ bearer: 'lora', dutyCycleUsed: 0.42 }] });
+  });
+
+  it('moves the listener to a new port on reload', async () => {
+    const port = await freeTcpPort();
+    const mutable = ctx as { config: DaemonContext['config'] };
+    mutable.config = { ...ctx.config, metrics: metricsConfigSchema.parse({ port }) };
+    await tel.http.reload();
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    await expect(fetch(`${metricsUrl}/healthz`)).rejects.toThrow();
+    metricsUrl = `http://127.0.0.1:${port}`;
   });
 });

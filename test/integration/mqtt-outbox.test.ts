@@ -203,6 +203,24 @@ describe('MQTT outbox with a real mosquitto', () => {
     expect(notices[0]!.body).toMatchObject({ type: 'outbox.dropped', data: { state: 0, progress: 150 - progress.length } });
   });
 
+  it('reconnects with new settings when the config is reloaded, and refuses a reload with a missing file', async () => {
+    const t = await startTelemetry('');
+    await waitFor('gateway connected', () => t.state.mqtt.connected);
+    const publisher = t.frontends.find((s) => s.name === 'mqtt')!;
+    const sub = await consumer(broker.url, 'farm/#', { clean: true, properties: {} });
+    closers.push(() => sub.client.endAsync(true));
+    const previous = ctx.config;
+    const mutable = ctx as { config: typeof previous };
+    mutable.config = { ...previous, mqtt: { ...previous.mqtt!, passwordFile: 'no-such-file' } };
+    await expect(publisher.reload!(mutable.config)).rejects.toThrow(/mqtt\.passwordFile: cannot read/);
+    expect(t.state.mqtt.connected).toBe(true);
+    mutable.config = { ...previous, mqtt: { ...previous.mqtt!, topicPrefix: 'farm' } };
+    await publisher.reload!(mutable.config);
+    await waitFor('reconnected', () => t.state.mqtt.connected);
+    ctx.events.emit('rollout.state', { rolloutId: 'spring', state: 'halted', reason: 'failures' });
+    await waitFor('event under the new prefix', () => sub.messages.some((m) => m.topic === 'farm/gw-t/rollouts/spring/state'));
+  });
+
   it('marks the gateway online (retained) while connected and offline when it stops', async () => {
     const t = await startTelemetry('');
     await waitFor('gateway connected', () => t.state.mqtt.connected);
