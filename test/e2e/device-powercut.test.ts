@@ -1,6 +1,7 @@
 /**
  * Power cuts at pseudo-random flash/state operations across download, apply, verify, slot switch and
- * first boot. FURROW_POWER_CUTS sets how many cuts (the issue's full run: 200; CI default 24).
+ * first boot. FURROW_POWER_CUTS sets how many cuts (the issue's full run: 200; CI default 12);
+ * FURROW_POWER_CUT_PAIR picks the corpus pair (default 0, WLED 0.14.3→0.14.4; 1 = the feature release).
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,8 @@ import { CORPUS_PAIRS } from '../helpers/corpus.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { readSlot, runDevice, startWorld, type World } from './device-harness.ts';
 
-const CUTS = Number(process.env.FURROW_POWER_CUTS ?? 24);
+const CUTS = Number(process.env.FURROW_POWER_CUTS ?? 12);
+const PAIR = CORPUS_PAIRS[Number(process.env.FURROW_POWER_CUT_PAIR ?? 0)]!;
 const BLOCK = 1024;
 
 /** The update phase the device was in when the cut hit (from its boot and state events). */
@@ -23,7 +25,7 @@ describe('furrow-device power cuts', () => {
   let world: World;
   const tmp = tempDir('furrow-cuts-');
   beforeAll(async () => {
-    world = await startWorld({ from: CORPUS_PAIRS[1]!.from, to: CORPUS_PAIRS[1]!.to });
+    world = await startWorld({ from: PAIR.from, to: PAIR.to });
   });
   afterAll(async () => {
     await world.stop();
@@ -75,7 +77,7 @@ describe('furrow-device power cuts', () => {
     }
     const avg = perCut.reduce((a, b) => a + b, 0) / Math.max(1, perCut.length);
     console.log(
-      `power cuts: ${cuts} in ${campaign} updates of ${world.patchSize} patch bytes (${totalOps} flash/state ops each); ` +
+      `power cuts (${PAIR.name}): ${cuts} in ${campaign} updates of ${world.patchSize} patch bytes (${totalOps} flash/state ops each); ` +
         `re-downloaded per cut: avg ${avg.toFixed(0)} B, max ${Math.max(0, ...perCut).toFixed(0)} B (block ${BLOCK} B); ` +
         `cuts by phase: ${JSON.stringify(Object.fromEntries(phases))}`,
     );

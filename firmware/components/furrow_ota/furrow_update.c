@@ -122,6 +122,8 @@ static int download(struct furrow_update *u)
             return fail(u, r, "patch download");
         if (u->st.etag_len && (resp.etag_len != u->st.etag_len || memcmp(resp.etag, u->st.etag, resp.etag_len)))
             return fail(u, FURROW_ERR_PATCH_DIGEST, "patch ETag changed");
+        if (resp.has_size2 && resp.size2 != m->patch_size)
+            return fail(u, FURROW_ERR_PATCH_DIGEST, "patch size differs from the manifest");
         u->st.szx = szx;
         data_off = resp.block2_num * (16u << szx);
         if (off < data_off || off >= data_off + resp.payload_len)
