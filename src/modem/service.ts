@@ -77,9 +77,12 @@ export class ModemService implements Service {
 
   async stop(): Promise<void> {
     this.health.stop();
-    await this.driver.stop();
-    await this.port.stop();
+    // Stop the supervisor first, then fail the command in flight: a bring-up step may be waiting up
+    // to 150 s (AT+QIACT, +QIOPEN) and stop must not wait for it.
+    const driverStopped = this.driver.stop();
     this.client.detach();
+    await driverStopped;
+    await this.port.stop();
     for (const u of this.unsubscribe.splice(0)) u();
     this.persist();
   }

@@ -178,6 +178,14 @@ describe('modem faults are survived', () => {
     await roundTrip(rig, await device(), rig.emu, 'after-unplug');
   });
 
+  it('stops promptly while a bring-up step waits on a long maximum response time (AT+QIACT, 150 s)', async () => {
+    rig = await startRig('bg96', {}, (emu) => emu.swallowNext('AT+QIACT=1'));
+    await expect.poll(() => rig!.emu.commands.includes('AT+QIACT=1'), { timeout: 5000 }).toBe(true);
+    await rig.modem.stop();
+    expect(rig.modem.driver.state).toBe('stopped');
+    // close() below stops it again: stop is safe to call twice.
+  }, 15_000);
+
   it('runs a full bring-up again when the modem reboots on its own (RDY)', async () => {
     rig = await startRig('bg96');
     await rig.waitState('ready');
