@@ -112,6 +112,15 @@ export class TelemetryMetrics {
       },
     });
     new Counter({
+      name: 'furrow_mqtt_rejected_total',
+      help: 'Events the broker refused (MQTT 5 PUBACK reason code, e.g. its ACL) since start; they are not re-sent',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(state.mqtt.rejected);
+      },
+    });
+    new Counter({
       name: 'furrow_mqtt_commands_total',
       help: 'Command messages received since start',
       registers,

@@ -224,8 +224,19 @@ export class MqttPublisher implements Service {
       this.cursor = row.seq;
       this.inflight.add(row.seq);
       client.publish(row.topic, wirePayload(row), { qos: 1, retain: row.retain }, (err) => {
-        if (gen !== this.generation || err) return;
-        this.acked(row.seq);
+        if (gen !== this.generation) return;
+        if (!err) return this.acked(row.seq);
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'number' && code >= 0x80) {
+          // The broker answered and refused this message (MQTT 5 PUBACK reason, e.g. 0x87 not authorized by
+          // its ACL). Re-sending cannot help and would block every later event: record it and move on.
+          this.deps.log.error({ seq: row.seq, topic: row.topic, reasonCode: code, error: err.message }, 'broker refused an event; check its ACL for this topic');
+          this.deps.state.mqtt.rejected++;
+          return this.acked(row.seq);
+        }
+        // Anything else leaves the fate of this message unknown: start over from the oldest unmarked row.
+        this.deps.log.warn({ seq: row.seq, error: err.message }, 'publish failed; reconnecting');
+        client.end(true);
       });
     }
   }

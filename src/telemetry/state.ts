@@ -18,6 +18,8 @@ export class TelemetryState {
     since: 0,
     lastError: undefined as string | undefined,
     published: 0,
+    /** Events the broker refused with an MQTT 5 reason code (ACL); not re-sent. */
+    rejected: 0,
     commands: 0,
   };
 

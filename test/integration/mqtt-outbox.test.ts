@@ -2,7 +2,7 @@
  * The telemetry outbox against a real mosquitto: events survive a broker crash in order, commands are
  * checked before anything acts, and a bounded outbox drops progress (never results) during an outage.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -219,6 +219,25 @@ describe('MQTT outbox with a real mosquitto', () => {
     await waitFor('reconnected', () => t.state.mqtt.connected);
     ctx.events.emit('rollout.state', { rolloutId: 'spring', state: 'halted', reason: 'failures' });
     await waitFor('event under the new prefix', () => sub.messages.some((m) => m.topic === 'farm/gw-t/rollouts/spring/state'));
+  });
+
+  it('moves past an event the broker refuses by ACL instead of blocking everything after it', async () => {
+    await broker.stop();
+    const aclDir = join(dir, 'acl');
+    mkdirSync(aclDir);
+    writeFileSync(join(aclDir, 'acl'), 'topic readwrite furrow/gw-t/#\ntopic deny furrow/gw-t/releases\n');
+    broker = await Mosquitto.start(aclDir, { persistent: false, lines: [`acl_file ${join(aclDir, 'acl')}`] });
+    const sub = await consumer(broker.url, 'furrow/gw-t/#', { clean: true, properties: {} });
+    closers.push(() => sub.client.endAsync(true));
+    const t = await startTelemetry('');
+    await waitFor('gateway connected', () => t.state.mqtt.connected);
+    ctx.events.emit('device.report', { deviceId: 'probe-1', status: 'updated', reason: 'before' });
+    ctx.events.emit('release.added', { product: 'soil-probe', version: '9.9.9', sha256: 'ab'.repeat(32), size: 1 });
+    ctx.events.emit('device.report', { deviceId: 'probe-1', status: 'updated', reason: 'after' });
+    await waitFor('outbox drained', () => new Outbox(db).depth() === 0);
+    await waitFor('both reports', () => sub.messages.filter((m) => m.topic.endsWith('/result')).length === 2);
+    expect(sub.messages.some((m) => m.topic.endsWith('/releases'))).toBe(false);
+    expect(t.state.mqtt.rejected).toBe(1);
   });
 
   it('marks the gateway online (retained) while connected and offline when it stops', async () => {
