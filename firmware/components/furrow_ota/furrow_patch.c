@@ -3,13 +3,14 @@
  */
 #include "furrow_patch.h"
 #include "furrow_errors.h"
+#include "furrow_patch_int.h"
 
 #include <string.h>
 
 #define MAX_RESULT (16u << 20)
 #define MAX_BODY (2u << 20)
 
-static uint32_t le32(const uint8_t *b)
+uint32_t furrow_le32(const uint8_t *b)
 {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
@@ -22,7 +23,7 @@ static uint32_t round_up(uint32_t v, uint32_t s)
 /* Writes sequentially into a region, erasing each sector the first time it is entered. The sector
  * holding the restart point is not erased: its head holds durable bytes, and its tail either is still
  * erased or holds the very bytes we are about to write again (same patch, deterministic decode). */
-static int seq_write(struct furrow_patch *p, int region, uint32_t *erased_to, uint32_t off, const void *buf,
+int furrow_seq_write(struct furrow_patch *p, int region, uint32_t *erased_to, uint32_t off, const void *buf,
                      size_t len)
 {
     const struct furrow_port *port = p->port;
@@ -50,7 +51,7 @@ int furrow_flash_sha256(const struct furrow_port *port, int region, uint32_t off
     return 0;
 }
 
-static uint32_t restart_point(const struct furrow_patch *p, uint32_t pos)
+uint32_t furrow_restart_point(const struct furrow_patch *p, uint32_t pos)
 {
     return (pos & (p->port->sector_size - 1)) ? round_up(pos, p->port->sector_size) : pos;
 }
@@ -59,7 +60,7 @@ static uint32_t restart_point(const struct furrow_patch *p, uint32_t pos)
 static int parse_header(struct furrow_patch *p)
 {
     const uint8_t *h = p->hdr;
-    uint32_t base_size = le32(h + 12), result_size = le32(h + 48), chunk_size = le32(h + 88);
+    uint32_t base_size = furrow_le32(h + 12), result_size = furrow_le32(h + 48), chunk_size = furrow_le32(h + 88);
     uint32_t ram = 0, staging = p->port->region_size(p->port->arg, FURROW_STAGING);
     int i;
     static const uint8_t zero[32];
@@ -70,9 +71,9 @@ static int parse_header(struct furrow_patch *p)
     for (i = 120; i < 128; i++)
         if (h[i])
             return FURROW_ERR_PATCH_HEADER;
-    p->count = le32(h + 84);
+    p->count = furrow_le32(h + 84);
     if (result_size == 0 || result_size > MAX_RESULT || p->count == 0 || p->count > 4096 || chunk_size < 4096 ||
-        chunk_size > (1u << 20) || le32(h + 92) > MAX_BODY)
+        chunk_size > (1u << 20) || furrow_le32(h + 92) > MAX_BODY)
         return FURROW_ERR_PATCH_HEADER;
     if (base_size == 0 ? memcmp(h + 16, zero, 32) != 0
                        : (!p->have_base || memcmp(h + 16, p->want_base, 32) != 0 ||
@@ -83,7 +84,7 @@ static int parse_header(struct furrow_patch *p)
     for (i = 0; i < 3; i++) {
         const uint8_t *c = h + 96 + 8 * i;
         unsigned props = c[0], lc = props % 9, lp = (props / 9) % 5, pb = props / 45;
-        uint32_t dict = le32(c + 4);
+        uint32_t dict = furrow_le32(c + 4);
         if (props >= 9 * 5 * 5 || lc + lp > 4 || c[1] || c[2] || c[3] || dict < 4096 || dict > 65536)
             return FURROW_ERR_PATCH_HEADER;
         (void)pb;
@@ -93,7 +94,7 @@ static int parse_header(struct furrow_patch *p)
         return FURROW_ERR_TOO_BIG; /* CODER_TOO_BIG */
     p->meta_len = FURROW_PATCH_HEADER_SIZE + FURROW_PATCH_ENTRY_SIZE * p->count;
     p->body_area = round_up(p->meta_len, p->port->sector_size);
-    if (p->meta_len > p->patch_size || p->body_area + le32(h + 92) > staging)
+    if (p->meta_len > p->patch_size || p->body_area + furrow_le32(h + 92) > staging)
         return FURROW_ERR_TOO_BIG;
     p->parsed = 1;
     return 0;
@@ -106,18 +107,18 @@ static int read_entry(struct furrow_patch *p, uint32_t i, struct furrow_patch_ch
     if (p->port->flash_read(p->port->arg, FURROW_STAGING, FURROW_PATCH_HEADER_SIZE + FURROW_PATCH_ENTRY_SIZE * i, e,
                             sizeof e))
         return FURROW_ERR_IO;
-    c->out_off = le32(e);
-    c->out_len = le32(e + 4);
+    c->out_off = furrow_le32(e);
+    c->out_len = furrow_le32(e + 4);
     for (k = 0; k < 3; k++)
-        c->comp[k] = le32(e + 16 + 4 * k);
-    c->raw[0] = le32(e + 8);
-    c->raw[1] = le32(e + 12);
+        c->comp[k] = furrow_le32(e + 16 + 4 * k);
+    c->raw[0] = furrow_le32(e + 8);
+    c->raw[1] = furrow_le32(e + 12);
     c->raw[2] = c->out_len - c->raw[1];
     memcpy(c->sha, e + 28, 32);
     return 0;
 }
 
-static uint32_t body_len(const struct furrow_patch_chunk *c)
+uint32_t furrow_body_len(const struct furrow_patch_chunk *c)
 {
     return c->comp[0] + c->comp[1] + c->comp[2];
 }
@@ -128,7 +129,7 @@ static int verify_table(struct furrow_patch *p)
     const struct furrow_port *port = p->port;
     struct furrow_patch_chunk c;
     uint8_t digest[32];
-    uint32_t i, out = 0, total = p->meta_len, chunk_size = le32(p->hdr + 88), max_body = le32(p->hdr + 92);
+    uint32_t i, out = 0, total = p->meta_len, chunk_size = furrow_le32(p->hdr + 88), max_body = furrow_le32(p->hdr + 92);
     int k, r;
     port->sha256_init(&p->sha);
     port->sha256_update(&p->sha, p->hdr, 128);
@@ -146,198 +147,31 @@ static int verify_table(struct furrow_patch *p)
         if ((r = read_entry(p, i, &c)) != 0)
             return r;
         if (c.out_off != out || c.out_len == 0 || c.out_len > chunk_size || c.raw[1] > c.out_len ||
-            c.raw[0] == 0 || c.raw[0] > 15 * c.out_len + 15 || body_len(&c) > max_body)
+            c.raw[0] == 0 || c.raw[0] > 15 * c.out_len + 15 || furrow_body_len(&c) > max_body)
             return FURROW_ERR_PATCH_CORRUPT;
         for (k = 0; k < 3; k++)
             if ((c.raw[k] == 0) != (c.comp[k] == 0) || (c.comp[k] && c.comp[k] < 5))
                 return FURROW_ERR_PATCH_CORRUPT;
-        if (c.raw[1] && le32(p->hdr + 12) == 0)
+        if (c.raw[1] && furrow_le32(p->hdr + 12) == 0)
             return FURROW_ERR_PATCH_CORRUPT;
         out += c.out_len;
-        total += body_len(&c);
+        total += furrow_body_len(&c);
         if (out > MAX_RESULT || total > p->patch_size)
             return FURROW_ERR_PATCH_CORRUPT;
     }
-    if (out != le32(p->hdr + 48) || total != p->patch_size)
+    if (out != furrow_le32(p->hdr + 48) || total != p->patch_size)
         return FURROW_ERR_PATCH_CORRUPT;
     p->parsed = 2;
     return 0;
 }
 
-struct reader {
-    struct furrow_patch *p;
-    int k;
-};
-
-static int stream_in(void *arg, uint8_t *buf, size_t n)
-{
-    struct furrow_patch *p = ((struct reader *)arg)->p;
-    int k = ((struct reader *)arg)->k;
-    uint32_t left = p->rd_end[k] - p->rd_pos[k];
-    if (n > left)
-        n = left;
-    if (n && p->port->flash_read(p->port->arg, FURROW_STAGING, p->rd_pos[k], buf, n))
-        return -1;
-    p->rd_pos[k] += (uint32_t)n;
-    return (int)n;
-}
-
-static int flush(struct furrow_patch *p)
-{
-    int r = p->olen ? seq_write(p, p->out_slot, &p->out_erased_to, p->out_pos - p->olen, p->obuf, p->olen) : 0;
-    p->olen = 0;
-    return r;
-}
-
-static int emit(struct furrow_patch *p, const uint8_t *b, uint32_t n)
-{
-    p->port->sha256_update(&p->sha, b, n);
-    while (n) {
-        uint32_t k = (uint32_t)sizeof p->obuf - p->olen;
-        int r;
-        if (k > n)
-            k = n;
-        memcpy(p->obuf + p->olen, b, k);
-        p->olen += k;
-        p->out_pos += k;
-        b += k;
-        n -= k;
-        if (p->olen == sizeof p->obuf && (r = flush(p)) != 0)
-            return r;
-    }
-    return 0;
-}
-
-static int varint(struct furrow_patch *p, uint32_t *v)
-{
-    uint32_t x = 0;
-    int i, r;
-    for (i = 0; i < 5; i++) {
-        uint8_t b;
-        if ((r = furrow_lzma_read(&p->lz[0], &b, 1)) != 1)
-            return r < 0 ? r : FURROW_ERR_PATCH_CORRUPT; /* CONTROL_TRUNCATED */
-        if (i == 4 && (b & 0xF0))
-            return FURROW_ERR_PATCH_CORRUPT; /* BAD_VARINT: more than 32 bits */
-        x |= (uint32_t)(b & 0x7F) << (7 * i);
-        if (!(b & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return FURROW_ERR_PATCH_CORRUPT;
-}
-
-static int fill(struct furrow_patch *p, int k, uint8_t *b, uint32_t n)
-{
-    int r = furrow_lzma_read(&p->lz[k], b, n);
-    if (r < 0)
-        return r;
-    return (uint32_t)r == n ? 0 : FURROW_ERR_PATCH_CORRUPT; /* STREAM_LENGTH_MISMATCH */
-}
-
-/* §5: applies the completely staged chunk p->ch into the passive slot. */
-static int apply_chunk(struct furrow_patch *p)
-{
-    const struct furrow_port *port = p->port;
-    struct furrow_patch_chunk *c = &p->ch;
-    struct reader rd[3];
-    uint8_t want[32], got[32];
-    uint32_t i, n, pos, end = c->out_off + c->out_len, old = 0, base_size = le32(p->hdr + 12);
-    uint32_t ram = 0;
-    int k, r;
-
-    /* body digest before decoding a byte */
-    if ((r = furrow_flash_sha256(port, FURROW_STAGING, p->body_area, body_len(c), p->buf[0], sizeof p->buf[0], got)) != 0)
-        return r;
-    if (memcmp(got, c->sha, 32))
-        return FURROW_ERR_CHUNK_DIGEST;
-
-    pos = p->body_area;
-    for (k = 0; k < 3; k++) {
-        const uint8_t *cp = p->hdr + 96 + 8 * k;
-        unsigned lc = cp[0] % 9, lp = (cp[0] / 9) % 5, pb = cp[0] / 45;
-        uint32_t nprobs = (uint32_t)furrow_lzma_probs_count(lc, lp), dict = le32(cp + 4);
-        p->rd_pos[k] = pos;
-        p->rd_end[k] = pos + c->comp[k];
-        pos += c->comp[k];
-        rd[k].p = p;
-        rd[k].k = k;
-        if (!c->raw[k]) {
-            memset(&p->lz[k], 0, sizeof p->lz[k]);
-            p->lz[k].finished = 1;
-            continue;
-        }
-        /* probabilities first (2-byte aligned), windows after; parse_header checked the total */
-        r = furrow_lzma_init(&p->lz[k], lc, lp, pb, p->ram.probs + ram / 2, nprobs, p->ram.bytes + 0, dict,
-                             c->raw[k], stream_in, &rd[k]);
-        ram += nprobs * 2;
-        if (r)
-            return r;
-    }
-    /* windows go after all probabilities */
-    for (k = 0; k < 3; k++) {
-        if (!c->raw[k])
-            continue;
-        p->lz[k].dict = p->ram.bytes + ram;
-        ram += p->lz[k].dict_size;
-    }
-
-    p->out_pos = c->out_off;
-    p->olen = 0;
-    p->out_erased_to = restart_point(p, c->out_off);
-    port->sha256_init(&p->sha);
-    while (p->out_pos < end) {
-        uint32_t dlen, elen, z;
-        int32_t seek;
-        if ((r = varint(p, &dlen)) || (r = varint(p, &elen)) || (r = varint(p, &z)))
-            return r;
-        seek = (int32_t)((z >> 1) ^ (0u - (z & 1)));
-        if ((!dlen && !elen && !seek) || dlen > end - p->out_pos || elen > end - p->out_pos - dlen ||
-            dlen > base_size - old)
-            return FURROW_ERR_PATCH_CORRUPT; /* BAD_CONTROL */
-        while (dlen) {
-            n = dlen < sizeof p->buf[0] ? dlen : (uint32_t)sizeof p->buf[0];
-            if (port->flash_read(port->arg, p->base_slot, old, p->buf[0], n))
-                return FURROW_ERR_IO;
-            if ((r = fill(p, 1, p->buf[1], n)) != 0)
-                return r;
-            for (i = 0; i < n; i++)
-                p->buf[1][i] = (uint8_t)(p->buf[1][i] + p->buf[0][i]);
-            if ((r = emit(p, p->buf[1], n)) != 0)
-                return r;
-            old += n;
-            dlen -= n;
-        }
-        while (elen) {
-            n = elen < sizeof p->buf[0] ? elen : (uint32_t)sizeof p->buf[0];
-            if ((r = fill(p, 2, p->buf[1], n)) != 0 || (r = emit(p, p->buf[1], n)) != 0)
-                return r;
-            elen -= n;
-        }
-        if ((seek < 0 && (uint32_t)(-(int64_t)seek) > old) || (seek > 0 && (uint32_t)seek > base_size - old))
-            return FURROW_ERR_PATCH_CORRUPT;
-        old = (uint32_t)((int64_t)old + seek);
-    }
-    for (k = 0; k < 3; k++)
-        if (p->lz[k].total != c->raw[k] && c->raw[k])
-            return FURROW_ERR_PATCH_CORRUPT; /* STREAM_LENGTH_MISMATCH */
-    if ((r = flush(p)) != 0)
-        return r;
-    port->sha256_final(&p->sha, want);
-
-    /* read back what was written: catches a flash write that did not stick */
-    if ((r = furrow_flash_sha256(port, p->out_slot, c->out_off, c->out_len, p->buf[0], sizeof p->buf[0], got)) != 0)
-        return r;
-    return memcmp(got, want, 32) ? FURROW_ERR_CHUNK_DIGEST : 0;
-}
-
 /* Applies the staged chunk, moves to the next one and checkpoints. */
 static int complete_chunk(struct furrow_patch *p)
 {
-    int r = apply_chunk(p);
+    int r = furrow_apply_chunk(p);
     if (r)
         return r;
-    p->body_start += body_len(&p->ch);
+    p->body_start += furrow_body_len(&p->ch);
     p->pr.applied++;
     p->stage_erased_to = p->body_area;
     if (p->pr.applied < p->count && (r = read_entry(p, p->pr.applied, &p->ch)) != 0)
@@ -374,7 +208,7 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
     }
     if (pr)
         p->pr = *pr;
-    p->stage_erased_to = restart_point(p, p->pr.offset);
+    p->stage_erased_to = furrow_restart_point(p, p->pr.offset);
     if (p->pr.offset < FURROW_PATCH_HEADER_SIZE) {
         p->pr.applied = 0;
         return p->pr.offset && port->flash_read(port->arg, FURROW_STAGING, 0, p->hdr, p->pr.offset) ? FURROW_ERR_IO : 0;
@@ -393,16 +227,16 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
     for (i = 0; i < p->pr.applied; i++) {
         if ((r = read_entry(p, i, &p->ch)) != 0)
             return r;
-        p->body_start += body_len(&p->ch);
+        p->body_start += furrow_body_len(&p->ch);
     }
     if (p->pr.applied == p->count)
         return p->pr.offset == p->patch_size ? 0 : FURROW_ERR_STATE;
     if ((r = read_entry(p, p->pr.applied, &p->ch)) != 0)
         return r;
-    if (p->pr.offset < p->body_start || p->pr.offset > p->body_start + body_len(&p->ch))
+    if (p->pr.offset < p->body_start || p->pr.offset > p->body_start + furrow_body_len(&p->ch))
         return FURROW_ERR_STATE;
-    p->stage_erased_to = p->body_area + restart_point(p, p->pr.offset - p->body_start);
-    if (p->pr.offset == p->body_start + body_len(&p->ch))
+    p->stage_erased_to = p->body_area + furrow_restart_point(p, p->pr.offset - p->body_start);
+    if (p->pr.offset == p->body_start + furrow_body_len(&p->ch))
         return complete_chunk(p); /* staged completely before the cut, not applied yet */
     return 0;
 }
@@ -417,7 +251,7 @@ int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len
             take = target - p->pr.offset < len ? target - p->pr.offset : (uint32_t)len;
             if (p->pr.offset < FURROW_PATCH_HEADER_SIZE)
                 memcpy(p->hdr + p->pr.offset, data, take);
-            if ((r = seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->pr.offset, data, take)) != 0)
+            if ((r = furrow_seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->pr.offset, data, take)) != 0)
                 return r;
             p->pr.offset += take;
             if (p->pr.offset == FURROW_PATCH_HEADER_SIZE && !p->parsed && (r = parse_header(p)) != 0)
@@ -428,11 +262,11 @@ int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len
                 p->stage_erased_to = p->body_area;
             }
         } else {
-            uint32_t in_body = p->pr.offset - p->body_start, blen = body_len(&p->ch);
+            uint32_t in_body = p->pr.offset - p->body_start, blen = furrow_body_len(&p->ch);
             if (p->pr.applied >= p->count)
                 return FURROW_ERR_PATCH_CORRUPT; /* bytes after the last chunk: SIZE_MISMATCH */
             take = blen - in_body < len ? blen - in_body : (uint32_t)len;
-            if ((r = seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->body_area + in_body, data, take)) != 0)
+            if ((r = furrow_seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->body_area + in_body, data, take)) != 0)
                 return r;
             p->pr.offset += take;
             if (in_body + take == blen && (r = complete_chunk(p)) != 0)
@@ -450,13 +284,13 @@ int furrow_patch_finalize(struct furrow_patch *p)
     int r;
     if (p->parsed < 2 || p->pr.applied != p->count || p->pr.offset != p->patch_size)
         return FURROW_ERR_STATE;
-    r = furrow_flash_sha256(p->port, p->out_slot, 0, le32(p->hdr + 48), p->buf[0], sizeof p->buf[0], got);
+    r = furrow_flash_sha256(p->port, p->out_slot, 0, furrow_le32(p->hdr + 48), p->buf[0], sizeof p->buf[0], got);
     return r ? r : memcmp(got, p->hdr + 52, 32) ? FURROW_ERR_RESULT_DIGEST : 0;
 }
 
 uint32_t furrow_patch_result_size(const struct furrow_patch *p)
 {
-    return le32(p->hdr + 48);
+    return furrow_le32(p->hdr + 48);
 }
 
 const uint8_t *furrow_patch_result_sha(const struct furrow_patch *p)

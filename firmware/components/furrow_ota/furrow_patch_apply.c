@@ -1,0 +1,177 @@
+/*
+ * Applying one staged chunk (src/delta/FORMAT.md section 5): three LZMA1 coders reading the staged
+ * body from flash, control entries as varints, base bytes from the running slot, output written
+ * sequentially into the passive slot in whole pages and read back.
+ */
+#include "furrow_errors.h"
+#include "furrow_patch_int.h"
+
+#include <string.h>
+
+struct reader {
+    struct furrow_patch *p;
+    int k;
+};
+
+static int stream_in(void *arg, uint8_t *buf, size_t n)
+{
+    struct furrow_patch *p = ((struct reader *)arg)->p;
+    int k = ((struct reader *)arg)->k;
+    uint32_t left = p->rd_end[k] - p->rd_pos[k];
+    if (n > left)
+        n = left;
+    if (n && p->port->flash_read(p->port->arg, FURROW_STAGING, p->rd_pos[k], buf, n))
+        return -1;
+    p->rd_pos[k] += (uint32_t)n;
+    return (int)n;
+}
+
+static int flush(struct furrow_patch *p)
+{
+    int r = p->olen ? furrow_seq_write(p, p->out_slot, &p->out_erased_to, p->out_pos - p->olen, p->obuf, p->olen) : 0;
+    p->olen = 0;
+    return r;
+}
+
+static int emit(struct furrow_patch *p, const uint8_t *b, uint32_t n)
+{
+    p->port->sha256_update(&p->sha, b, n);
+    while (n) {
+        uint32_t k = (uint32_t)sizeof p->obuf - p->olen;
+        int r;
+        if (k > n)
+            k = n;
+        memcpy(p->obuf + p->olen, b, k);
+        p->olen += k;
+        p->out_pos += k;
+        b += k;
+        n -= k;
+        if (p->olen == sizeof p->obuf && (r = flush(p)) != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int varint(struct furrow_patch *p, uint32_t *v)
+{
+    uint32_t x = 0;
+    int i, r;
+    for (i = 0; i < 5; i++) {
+        uint8_t b;
+        if ((r = furrow_lzma_read(&p->lz[0], &b, 1)) != 1)
+            return r < 0 ? r : FURROW_ERR_PATCH_CORRUPT; /* CONTROL_TRUNCATED */
+        if (i == 4 && (b & 0xF0))
+            return FURROW_ERR_PATCH_CORRUPT; /* BAD_VARINT: more than 32 bits */
+        x |= (uint32_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return FURROW_ERR_PATCH_CORRUPT;
+}
+
+static int fill(struct furrow_patch *p, int k, uint8_t *b, uint32_t n)
+{
+    int r = furrow_lzma_read(&p->lz[k], b, n);
+    if (r < 0)
+        return r;
+    return (uint32_t)r == n ? 0 : FURROW_ERR_PATCH_CORRUPT; /* STREAM_LENGTH_MISMATCH */
+}
+
+/* §5: applies the completely staged chunk p->ch into the passive slot. */
+int furrow_apply_chunk(struct furrow_patch *p)
+{
+    const struct furrow_port *port = p->port;
+    struct furrow_patch_chunk *c = &p->ch;
+    struct reader rd[3];
+    uint8_t want[32], got[32];
+    uint32_t i, n, pos, end = c->out_off + c->out_len, old = 0, base_size = furrow_le32(p->hdr + 12);
+    uint32_t ram = 0;
+    int k, r;
+
+    /* body digest before decoding a byte */
+    if ((r = furrow_flash_sha256(port, FURROW_STAGING, p->body_area, furrow_body_len(c), p->buf[0], sizeof p->buf[0], got)) != 0)
+        return r;
+    if (memcmp(got, c->sha, 32))
+        return FURROW_ERR_CHUNK_DIGEST;
+
+    pos = p->body_area;
+    for (k = 0; k < 3; k++) {
+        const uint8_t *cp = p->hdr + 96 + 8 * k;
+        unsigned lc = cp[0] % 9, lp = (cp[0] / 9) % 5, pb = cp[0] / 45;
+        uint32_t nprobs = (uint32_t)furrow_lzma_probs_count(lc, lp), dict = furrow_le32(cp + 4);
+        p->rd_pos[k] = pos;
+        p->rd_end[k] = pos + c->comp[k];
+        pos += c->comp[k];
+        rd[k].p = p;
+        rd[k].k = k;
+        if (!c->raw[k]) {
+            memset(&p->lz[k], 0, sizeof p->lz[k]);
+            p->lz[k].finished = 1;
+            continue;
+        }
+        /* probabilities first (2-byte aligned), windows after; parse_header checked the total */
+        r = furrow_lzma_init(&p->lz[k], lc, lp, pb, p->ram.probs + ram / 2, nprobs, p->ram.bytes + 0, dict,
+                             c->raw[k], stream_in, &rd[k]);
+        ram += nprobs * 2;
+        if (r)
+            return r;
+    }
+    /* windows go after all probabilities */
+    for (k = 0; k < 3; k++) {
+        if (!c->raw[k])
+            continue;
+        p->lz[k].dict = p->ram.bytes + ram;
+        ram += p->lz[k].dict_size;
+    }
+
+    p->out_pos = c->out_off;
+    p->olen = 0;
+    p->out_erased_to = furrow_restart_point(p, c->out_off);
+    port->sha256_init(&p->sha);
+    while (p->out_pos < end) {
+        uint32_t dlen, elen, z;
+        int32_t seek;
+        if ((r = varint(p, &dlen)) || (r = varint(p, &elen)) || (r = varint(p, &z)))
+            return r;
+        seek = (int32_t)((z >> 1) ^ (0u - (z & 1)));
+        if ((!dlen && !elen && !seek) || dlen > end - p->out_pos || elen > end - p->out_pos - dlen ||
+            dlen > base_size - old)
+            return FURROW_ERR_PATCH_CORRUPT; /* BAD_CONTROL */
+        while (dlen) {
+            n = dlen < sizeof p->buf[0] ? dlen : (uint32_t)sizeof p->buf[0];
+            if (port->flash_read(port->arg, p->base_slot, old, p->buf[0], n))
+                return FURROW_ERR_IO;
+            if ((r = fill(p, 1, p->buf[1], n)) != 0)
+                return r;
+            for (i = 0; i < n; i++)
+                p->buf[1][i] = (uint8_t)(p->buf[1][i] + p->buf[0][i]);
+            if ((r = emit(p, p->buf[1], n)) != 0)
+                return r;
+            old += n;
+            dlen -= n;
+        }
+        while (elen) {
+            n = elen < sizeof p->buf[0] ? elen : (uint32_t)sizeof p->buf[0];
+            if ((r = fill(p, 2, p->buf[1], n)) != 0 || (r = emit(p, p->buf[1], n)) != 0)
+                return r;
+            elen -= n;
+        }
+        if ((seek < 0 && (uint32_t)(-(int64_t)seek) > old) || (seek > 0 && (uint32_t)seek > base_size - old))
+            return FURROW_ERR_PATCH_CORRUPT;
+        old = (uint32_t)((int64_t)old + seek);
+    }
+    for (k = 0; k < 3; k++)
+        if (p->lz[k].total != c->raw[k] && c->raw[k])
+            return FURROW_ERR_PATCH_CORRUPT; /* STREAM_LENGTH_MISMATCH */
+    if ((r = flush(p)) != 0)
+        return r;
+    port->sha256_final(&p->sha, want);
+
+    /* read back what was written: catches a flash write that did not stick */
+    if ((r = furrow_flash_sha256(port, p->out_slot, c->out_off, c->out_len, p->buf[0], sizeof p->buf[0], got)) != 0)
+        return r;
+    return memcmp(got, want, 32) ? FURROW_ERR_CHUNK_DIGEST : 0;
+}
+
