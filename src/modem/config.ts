@@ -2,7 +2,11 @@ import { z } from 'zod';
 
 const hostPort = z
   .string()
-  .regex(/^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/, 'an IPv4 address and port, e.g. "10.20.0.7:5683"');
+  .regex(/^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/, { message: 'an IPv4 address and port, e.g. "10.20.0.7:5683"', abort: true })
+  .refine((s) => {
+    const [ip, port] = s.split(':');
+    return ip!.split('.').every((o) => Number(o) <= 255) && Number(port) >= 1 && Number(port) <= 65535;
+  }, 'IPv4 octets 0..255 and a port 1..65535');
 
 /**
  * A gateway must stay reachable, so the defaults switch power saving off (PSM, eDRX, sleep): a modem in
@@ -19,7 +23,13 @@ export const modemConfigSchema = z
     apn: z.string().default('').describe('APN for the PDP context (BG96 AT+QICSGP); empty keeps the modem/network default'),
     contextId: z.number().int().min(1).max(16).default(1).describe('PDP context id (BG96 1..16; BC66 uses 1)'),
     connectId: z.number().int().min(0).max(11).default(0).describe('Socket id of the gateway service socket (BC66 per-peer sockets count up from it)'),
-    localPort: z.number().int().min(0).max(65535).default(5683).describe('UDP port the modem listens on; 0 lets the modem choose'),
+    localPort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(5683)
+      .describe('UDP port the modem listens on (BC66: of the first peer socket; later ones use the next ports); 0 lets the modem choose'),
     accessMode: z
       .enum(['push', 'buffer'])
       .default('push')
