@@ -49,6 +49,12 @@ describe('modem bring-up on a real pty', () => {
     peer.close();
   });
 
+  it('sends the configured BC66 power saving (PSM timers, eDRX, sleep) when a battery gateway asks for it', async () => {
+    rig = await startRig('bc66', { bc66: { psm: { tau: '00100011', activeTime: '00000010' }, edrx: '0101', sleep: true } });
+    await rig.waitState('ready');
+    expect(rig.emu.commands).toEqual(expect.arrayContaining(['AT+QSCLK=1', 'AT+CPSMS=1,,,"00100011","00000010"', 'AT+CEDRXS=1,5,"0101"']));
+  });
+
   it('refuses a config model that differs from what ATI reports, and says which', async () => {
     rig = await startRig('bc66', { model: 'bg96' });
     await expect.poll(() => rig!.logs.has('modem bring-up failed; retrying'), { timeout: 5000 }).toBe(true);
@@ -69,6 +75,8 @@ describe('modem bring-up on a real pty', () => {
     expect(h).toMatchObject({ model: 'bg96', registered: true, csq: 20, rsrp: -101, rsrq: -9, sinr: 7, ceLevel: 1, cellId: '0A2B3C4', pci: 257, regStat: 1 });
     expect(seen.at(-1)).toMatchObject({ model: 'bg96', registered: true, rsrp: -101, sinr: 7, ceLevel: 1, cellId: '0A2B3C4' });
     expect(rig.modem.current().rsrp).toBe(-101);
+    // The serving cell says CAT-M, so the airtime model treats this bearer as LTE-M.
+    expect(new ModemBearer(rig.modem.driver).kind).toBe('ltem');
   });
 
   it('reads the BC66 serving cell from AT+QENG=0 including the ECL', async () => {
