@@ -105,3 +105,56 @@ describe('CommandProcessor', () => {
     expect(await p.handle(msg({ id: 's', command: 'status' }))).toEqual({ id: 's', ok: true, command: 'status', result: { gateway: 'g1' } });
   });
 });
+
+describe('CommandProcessor on arbitrary input', () => {
+  it('answers every input with a reply and acts only on commands that pass the schema', async () => {
+    const fc = await import('fast-check');
+    const { commandSchema } = await import('../../../src/telemetry/commands.ts');
+    const r = recorder();
+    const p = new CommandProcessor(() => r.handlers, () => ({}), 0);
+    const nearMiss = fc.record(
+      {
+        id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+        command: fc.constantFrom('rollout.pause', 'rollout.resume', 'rollout.halt', 'status', 'rollout.abort', 'exec', ''),
+        rollout: fc.oneof(fc.string(), fc.integer()),
+        reason: fc.oneof(fc.string(), fc.boolean()),
+        extra: fc.anything(),
+      },
+      { requiredKeys: [] },
+    );
+    let acted = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
+          nearMiss.map((o) => Buffer.from(JSON.stringify(o))),
+          fc.record({ id: fc.string({ minLength: 1, maxLength: 64 }), command: fc.constant('rollout.pause'), rollout: fc.string({ minLength: 1, maxLength: 64 }) }).map((o) => Buffer.from(JSON.stringify(o))),
+        ),
+        fc.boolean(),
+        async (payload, retain) => {
+        const before = r.calls.length;
+        const reply = await p.handle({ payload, retain });
+        expect(typeof reply.ok).toBe('boolean');
+        let parsed: ReturnType<typeof commandSchema.safeParse> | undefined;
+        try {
+          parsed = retain ? undefined : commandSchema.safeParse(JSON.parse(payload.toString('utf8')));
+        } catch {
+          parsed = undefined;
+        }
+        if (!parsed?.success) {
+          expect(reply.ok).toBe(false);
+          expect(r.calls.length).toBe(before);
+          return;
+        }
+        const cmd = parsed.data;
+        const acts = cmd.command !== 'status' && !(cmd.command === 'rollout.halt' && cmd.rollout === 'ghost');
+        // With no memory of recent ids (limit 0) every valid command runs exactly once.
+        expect(r.calls.length).toBe(before + (acts ? 1 : 0));
+        if (acts) acted++;
+      }),
+      { numRuns: 2000 },
+    );
+    // The generator reaches valid commands too, so the property above was checked on both sides.
+    expect(acted).toBeGreaterThan(0);
+  });
+});
