@@ -89,7 +89,11 @@ describe('furrow modem status|at against the emulated modem', () => {
     const daemon = DaemonProcess.start(['-c', cfg, 'start']);
     try {
       await daemon.waitForMsg('modem ready', 20_000);
-      await daemon.waitFor((l) => l.msg === 'modem state' || l.msg === 'modem ready', 5000);
+      // Unplug the modem under the running daemon: it logs, keeps running, and brings the modem back.
+      await emu.vanish(300);
+      await daemon.waitFor((l) => l.msg === 'modem serial port lost; the bearer refuses datagrams until it is back', 10_000);
+      await daemon.waitFor((l) => l.msg === 'modem ready' && daemon.lines.filter((x) => x.msg === 'modem ready').length >= 2, 20_000);
+      expect(daemon.proc.exitCode).toBeNull();
       // One health poll after ready (interval 1 s) puts a snapshot in SQLite.
       await new Promise((r) => setTimeout(r, 1500));
       const at = await runFurrow(['-c', cfg, 'modem', 'at', 'AT']);
