@@ -122,7 +122,11 @@ export class MqttPublisher implements Service {
     this.generation++;
     this.connected = false;
     this.deps.state.mqtt.connected = false;
-    if (client) await client.endAsync(false).catch(() => client.end(true));
+    if (client) {
+      // A graceful DISCONNECT (no last will); never let an unresponsive link hold up the daemon's stop.
+      const ended = await Promise.race([client.endAsync(false).then(() => true, () => false), new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
+      if (!ended) client.end(true);
+    }
     this.client = undefined;
   }
 
