@@ -82,7 +82,8 @@ export class FurrowLoraDevice implements DeviceApp {
   start(): void {
     const every = this.o.heartbeatMs ?? 100;
     this.timer = setInterval(() => {
-      if (Date.now() - this.lastUplink >= every) void this.uplink(2, Buffer.from([1]));
+      // In a Class C session the receiver is open anyway; no need to uplink to be reachable.
+      if (!this.listening && Date.now() - this.lastUplink >= every) void this.uplink(2, Buffer.from([1]));
     }, every);
   }
 
@@ -97,6 +98,10 @@ export class FurrowLoraDevice implements DeviceApp {
   }
 
   listensToMulticast(): boolean {
+    return this.listening;
+  }
+
+  inClassC(): boolean {
     return this.listening;
   }
 

@@ -18,6 +18,8 @@ export interface DeviceApp {
   onDownlink(fPort: number, data: Buffer, ctx: { fPending: boolean; multicast: boolean }): void;
   /** Whether the device currently listens to multicast group traffic (in a Class C session). */
   listensToMulticast?(): boolean;
+  /** True while the device's receiver stays open (a TS005 Class C session): unicast goes out at once. */
+  inClassC?(): boolean;
 }
 
 interface QueueItem {
@@ -189,13 +191,17 @@ export class ChirpStackEmulator {
       return;
     }
     d.queue.push({ id: cmd.id ?? randomUUID(), fPort: cmd.fPort, data, confirmed: cmd.confirmed ?? false });
-    if (d.deviceClass === 'C' || Date.now() <= d.windowOpenUntil) this.deliverNext(d);
+    if (this.classC(d) || Date.now() <= d.windowOpenUntil) this.deliverNext(d);
+  }
+
+  private classC(d: EmulatedDevice): boolean {
+    return d.deviceClass === 'C' || (d.app.inClassC?.() ?? false);
   }
 
   private deliverNext(d: EmulatedDevice): void {
     const item = d.queue.shift();
     if (!item) return;
-    if (d.deviceClass === 'A') d.windowOpenUntil = 0; // one downlink per receive window
+    if (!this.classC(d)) d.windowOpenUntil = 0; // one downlink per receive window
     d.fCntDown++;
     this.count(this.stats.unicastDown, item.data.length, d.dr, 'down');
     const txack = { downlinkId: d.fCntDown, time: new Date().toISOString(), deviceInfo: { applicationId: this.o.applicationId, devEui: d.devEui }, queueItemId: item.id, fCntDown: d.fCntDown, gatewayId: '0016c001ff10a235' };
@@ -203,13 +209,13 @@ export class ChirpStackEmulator {
     const lost = this.rand() < (d.lossDown ?? this.o.lossDown ?? 0);
     if (lost) {
       this.stats.lostDown++;
-      if (d.deviceClass === 'C' && d.queue.length > 0) setImmediate(() => this.deliverNext(d));
+      if (this.classC(d) && d.queue.length > 0) setImmediate(() => this.deliverNext(d));
       return;
     }
     const fPending = d.queue.length > 0;
     setImmediate(() => {
       d.app.onDownlink(item.fPort, item.data, { fPending, multicast: false });
-      if (d.deviceClass === 'C' && d.queue.length > 0) this.deliverNext(d);
+      if (this.classC(d) && d.queue.length > 0) this.deliverNext(d);
     });
   }
 

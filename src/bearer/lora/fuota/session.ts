@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../log.ts';
 import type { TransmitGate } from '../../../policy.ts';
 import { FurrowError } from '../../../errors.ts';
+import { COAP_BLOCK_OVERHEAD } from '../../../schedule/bearer-model.ts';
 import { timeOnAirMs } from '../airtime.ts';
 import type { MulticastApi } from '../chirpstack/multicast-api.ts';
 import type { Uplink } from '../chirpstack/messages.ts';
@@ -41,6 +42,15 @@ export interface FuotaSessionOptions {
   /** After the multicast, how long devices get to fetch their missing fragments by unicast. */
   repairDeadlineMs?: number;
   onProgress?: (sent: number, total: number) => void;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight (each device's queue stays in order). */
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 export type MemberState = 'setup' | 'ready' | 'complete' | 'failed';
@@ -164,7 +174,13 @@ export class FuotaSession {
     for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 5) && this.o.now() < deadline; attempt++) {
       const todo = [...this.members.values()].filter((s) => s.r.state === 'setup');
       if (todo.length === 0) break;
-      for (const s of todo) for (const [what, port, frame] of reqs(s.m)) if (!s.acks.has(what)) await this.unicast(s.m.devEui, port, frame);
+      this.log.info({ attempt, waiting: todo.length }, 'asking group members to set up the session');
+      await forEachLimited(todo, 16, async (s) => {
+        // Without the group, a Class C session answer is meaningless: resend it after the group.
+        if (!s.acks.has('group')) s.acks.delete('classC');
+        // In order per device: ChirpStack's queue is FIFO, so the group arrives before the session.
+        for (const [what, port, frame] of reqs(s.m)) if (!s.acks.has(what)) await this.unicast(s.m.devEui, port, frame);
+      });
       await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'setup'), this.o.answerTimeoutMs ?? 30_000);
     }
     const ready = [...this.members.values()].filter((s) => s.r.state === 'ready').length;
@@ -182,8 +198,13 @@ export class FuotaSession {
       const payload = n <= this.plan.nbFrag ? this.plan.uncoded[n - 1]! : codedFragment(this.plan, n - this.plan.nbFrag, scratch);
       const frame = ts004.encodeDataFragment({ fragIndex: this.fragIndex, n, payload });
       for (;;) {
-        const a = gate.admit(gateBearer, `mc:${groupId}`, frame.length);
+        // The scheduler's admit() counts `bytes` as a Block2 payload and adds the CoAP header itself;
+        // a DataFragment has no CoAP header, so that allowance is taken off here.
+        const a = gate.admit(gateBearer, `mc:${groupId}`, Math.max(0, frame.length - COAP_BLOCK_OVERHEAD));
         if (a.ok) break;
+        if (a.retryAfterSeconds >= 3600) {
+          throw new FurrowError('lora.fuota_refused', `the scheduler refuses multicast fragment ${n} on ${gateBearer}: ${a.reason}`, { hint: `check schedule.bearers.${gateBearer} against lora.multicast.dr` });
+        }
         await this.o.sleep(a.retryAfterSeconds * 1000);
       }
       await this.o.api.enqueue(groupId, config.fragFPort, frame);
@@ -206,13 +227,27 @@ export class FuotaSession {
     for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 5); attempt++) {
       const todo = [...this.members.values()].filter((s) => s.r.state === 'ready' && s.r.missingAfterMulticast === undefined);
       if (todo.length === 0) return;
-      for (const s of todo) await this.unicast(s.m.devEui, this.o.config.fragFPort, req);
+      await forEachLimited(todo, 16, (s) => this.unicast(s.m.devEui, this.o.config.fragFPort, req).then(() => undefined));
       await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'ready' || s.r.missingAfterMulticast !== undefined), this.o.answerTimeoutMs ?? 30_000);
     }
   }
 
+  /**
+   * Devices fetch their repairs on their own; a device whose last word was lost (its final status
+   * uplink, say) is asked again once nothing is queued for it any more.
+   */
   private async waitRepairs(): Promise<void> {
-    await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'ready'), this.o.repairDeadlineMs ?? 3_600_000);
+    const deadline = this.o.now() + (this.o.repairDeadlineMs ?? 3_600_000);
+    const allDone = (): boolean => [...this.members.values()].every((s) => s.r.state !== 'ready');
+    const req = ts004.encodeFragSessionStatusReq(this.fragIndex, false);
+    while (!allDone() && this.o.now() < deadline) {
+      await this.waitUntil(allDone, Math.min(2 * (this.o.answerTimeoutMs ?? 30_000), Math.max(0, deadline - this.o.now())));
+      if (allDone()) return;
+      const quiet = [...this.members.values()].filter((s) => s.r.state === 'ready' && s.outstanding.every((id) => !this.o.transport.isPending(id)));
+      await forEachLimited(quiet, 16, async (s) => {
+        s.outstanding = [await this.unicast(s.m.devEui, this.o.config.fragFPort, req)];
+      });
+    }
   }
 
   private waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
@@ -258,7 +293,9 @@ export class FuotaSession {
         else this.markAck(s, 'group');
       } else if (u.data[0] === ts005.Ts005Cid.McClassCSession) {
         const a = ts005.decodeMcClassCSessionAns(u.data);
-        if (a.drError || a.freqError || a.mcGroupUndefined) this.fail(s, `refused the Class C session (${a.drError ? 'DR ' : ''}${a.freqError ? 'frequency ' : ''}${a.mcGroupUndefined ? 'group undefined' : ''})`.trim());
+        // The group setup was lost and the session request overtook it: ask for both again.
+        if (a.mcGroupUndefined && !a.drError && !a.freqError) s.acks.delete('group');
+        else if (a.drError || a.freqError || a.mcGroupUndefined) this.fail(s, `refused the Class C session (${a.drError ? 'DR ' : ''}${a.freqError ? 'frequency ' : ''}${a.mcGroupUndefined ? 'group undefined' : ''})`.trim());
         else this.markAck(s, 'classC');
       }
     } catch (err) {
