@@ -81,7 +81,7 @@ describe('furrow-device power cuts', () => {
         `re-downloaded per cut: avg ${avg.toFixed(0)} B, max ${Math.max(0, ...perCut).toFixed(0)} B (block ${BLOCK} B); ` +
         `cuts by phase: ${JSON.stringify(Object.fromEntries(phases))}`,
     );
-  });
+  }, Math.max(60_000, CUTS * 2_000));
 
   it('survives cuts every few operations through verify, slot switch, first boot, confirm and report', async () => {
     const clean = await runDevice(world.deviceArgs(join(tmp.dir, 'tail-clean')));

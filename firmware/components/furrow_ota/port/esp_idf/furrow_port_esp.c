@@ -24,6 +24,7 @@
 #include "mbedtls/sha256.h"
 #include "nvs.h"
 #include "nvs_flash.h"
+#include "spi_flash_mmap.h" /* SPI_FLASH_SEC_SIZE */
 
 static const char *TAG = "furrow";
 
