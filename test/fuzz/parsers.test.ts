@@ -15,6 +15,7 @@ import { CborDecodeError, decodeCbor, encodeCbor } from '../../src/manifest/cbor
 import { CoseError, generateEs256KeyPair, parseSign1, verify1 } from '../../src/manifest/cose.ts';
 import { signManifest, verifyManifest, type DeliveryManifest } from '../../src/manifest/delivery.ts';
 import { readPatchDigests } from '../../src/manifest/patch-header.ts';
+import { createHash } from 'node:crypto';
 import { FurrowError, InputError } from '../../src/errors.ts';
 import { EspImageError, parseEspImage } from '../../src/release/esp-image.ts';
 import { decodeStatement, signStatement, verifyReleaseStatement } from '../../src/release/statement.ts';
@@ -214,6 +215,47 @@ describe('fuzzing the furrow patch applier', () => {
           a.push(b.subarray(at));
           a.end();
         });
+      }),
+      fcParams(Math.max(50, Math.floor(RUNS / 2))),
+    );
+    expect(t.crashes).toBe(0);
+  });
+
+  it('applies patches whose bodies and stream lengths were mutated and re-sealed (digests recomputed), or throws PatchError', () => {
+    // Digests stop random corruption before the decoders; an attacker can recompute them. Re-sealing
+    // makes every mutation reach the LZMA decoders and the control-stream interpreter.
+    const t = tally('furrow patch, re-sealed (LZMA + control)');
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
+    const count = patch.readUInt32LE(84);
+    const start = 160 + 60 * count;
+    const reseal = (p: Buffer): Buffer => {
+      let off = start;
+      for (let i = 0; i < count; i++) {
+        const at = 160 + 60 * i;
+        const len = p.readUInt32LE(at + 16) + p.readUInt32LE(at + 20) + p.readUInt32LE(at + 24);
+        if (off + len > p.length) break;
+        sha(p.subarray(off, off + len)).copy(p, at + 28);
+        off += len;
+      }
+      createHash('sha256').update(p.subarray(0, 128)).update(p.subarray(160, start)).digest().copy(p, 128);
+      return p;
+    };
+    const edit = fc.oneof(
+      { arbitrary: fc.record({ kind: fc.constant('body' as const), at: fc.integer({ min: 0, max: patch.length - start - 1 }), value: fc.integer({ min: 0, max: 255 }) }), weight: 6 },
+      { arbitrary: fc.record({ kind: fc.constant('raw' as const), chunk: fc.integer({ min: 0, max: count - 1 }), field: fc.constantFrom(8, 12), delta: fc.integer({ min: -64, max: 64 }) }), weight: 1 },
+    );
+    fc.assert(
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 8 }), (edits) => {
+        const p = Buffer.from(patch);
+        for (const e of edits) {
+          if (e.kind === 'body') p[start + e.at] = e.value;
+          else {
+            const at = 160 + 60 * e.chunk + e.field;
+            p.writeUInt32LE(Math.max(0, p.readUInt32LE(at) + e.delta), at);
+          }
+        }
+        const sealed = reseal(p);
+        checkTyped(t, [PatchError], sealed, () => applyPatch(base, sealed));
       }),
       fcParams(Math.max(50, Math.floor(RUNS / 2))),
     );
