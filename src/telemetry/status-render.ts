@@ -67,7 +67,7 @@ export function renderStatus(s: StatusSnapshot, note?: string): string {
     ...align(
       s.rollouts.map((r) => {
         const p = r.progress;
-        const bar = p ? `${progressBar(p.total ? p.updated / p.total : 0)} ${p.total ? ((100 * p.updated) / p.total).toFixed(0) : '0'}%` : '(progress: ask the running daemon)';
+        const bar = p ? `${progressBar(p.total ? p.updated / p.total : 0)} ${p.total ? ((100 * p.updated) / p.total).toFixed(0) : '0'}%` : '(no device counts yet)';
         const counts = p ? `${p.updated}/${p.total} updated, ${p.failed} failed, ${p.inProgress} in progress` : '';
         return [r.id, r.state, `wave ${r.wave}`, r.release, bar, counts, r.reason ? `reason: ${r.reason}` : ''];
       }),

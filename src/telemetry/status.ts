@@ -1,5 +1,6 @@
 import type { Db } from '../store/database.ts';
 import { Outbox } from '../store/outbox.ts';
+import { RolloutRepo } from '../store/rollouts.ts';
 import type { TelemetryState } from './state.ts';
 
 /** What `furrow status` shows; the daemon serves it at /status, the CLI builds it from the DB otherwise. */
@@ -35,6 +36,7 @@ export function collectStatus(db: Db, opts: { gatewayId: string; now: number; mq
   const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
   const oldest = outbox.oldestPending();
   const live = opts.live;
+  const rolloutRepo = new RolloutRepo(db);
   const rollouts = (
     db
       .prepare(
@@ -44,11 +46,12 @@ export function collectStatus(db: Db, opts: { gatewayId: string; now: number; mq
       )
       .all() as Array<{ id: string; state: string; current_wave: number; reason: string | null; updated_at: number; release: string }>
   ).map((r) => {
-    const p = live?.rollouts.get(r.id);
+    const liveProgress = live?.rollouts.get(r.id);
+    const p = liveProgress ?? storedProgress(rolloutRepo, r.id);
     return {
       id: r.id,
       state: r.state,
-      wave: p?.wave ?? r.current_wave,
+      wave: liveProgress?.wave ?? r.current_wave,
       reason: r.reason,
       release: r.release,
       updatedAt: iso(r.updated_at),
@@ -100,5 +103,25 @@ export function collectStatus(db: Db, opts: { gatewayId: string; now: number; mq
     transfers,
     modem,
     budgets: live ? [...live.budgets.values()].map(({ at: _at, ...b }) => b) : [],
+  };
+}
+
+/**
+ * Device counts of a rollout from the store, the same sums the rollout engine announces in rollout.progress;
+ * used when no event has arrived yet (right after a start) or without a daemon.
+ */
+function storedProgress(repo: RolloutRepo, id: string): { total: number; updated: number; failed: number; inProgress: number } | undefined {
+  let counts;
+  try {
+    counts = repo.counts(id);
+  } catch {
+    return undefined; // an older database without the rollout tables
+  }
+  if (counts.length === 0) return undefined;
+  return {
+    total: counts.reduce((a, c) => a + c.members, 0),
+    updated: counts.reduce((a, c) => a + c.succeeded, 0),
+    failed: counts.reduce((a, c) => a + c.failed + c.rolledBack, 0),
+    inProgress: counts.reduce((a, c) => a + c.inProgress, 0),
   };
 }

@@ -99,7 +99,7 @@ describe('MQTT commands to the running daemon', () => {
       ops.messages.some((m) => m.topic === 'furrow/gw-cmd/rollouts/spring/state' && (m.body.data as { state: string }).state === 'paused'),
     );
     const status = await send({ id: 's1', command: 'status' });
-    expect(status).toMatchObject({ ok: true, result: { source: 'daemon', gateway: 'gw-cmd', rollouts: [{ id: 'spring', state: 'paused' }] } });
+    expect(status).toMatchObject({ ok: true, result: { source: 'daemon', gateway: 'gw-cmd', rollouts: [{ id: 'spring', state: 'paused', progress: { total: 1, updated: 0, failed: 0 } }] } });
     await ops.client.endAsync(true);
   });
 });
