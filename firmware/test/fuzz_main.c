@@ -4,7 +4,7 @@
  * really decoded), the LZMA decoder, COSE/manifest parsing, CoAP messages. Built with
  * -fsanitize=address,undefined: any memory error or UB aborts the run.
  *
- * usage: fuzz_main ITERATIONS SEED PATCH BASE LZMA MANIFEST COAP
+ * usage: fuzz_main ITERATIONS SEED PATCH BASE LZMA MANIFEST COAP CHECKIN
  * Prints {"inputs":N,"patch":..,"lzma":..,...} with the count of inputs per target and of accepted ones.
  */
 #include "furrow_coap.h"
@@ -12,6 +12,7 @@
 #include "furrow_lzma.h"
 #include "furrow_manifest.h"
 #include "furrow_patch.h"
+#include "furrow_proto.h"
 #include "host_crypto.h"
 
 #include <stdio.h>
@@ -203,16 +204,16 @@ int main(int argc, char **argv)
     struct furrow_trust trust;
     struct furrow_coap_msg msg;
     uint8_t base_sha[32], run_sha[32];
-    size_t lens[5], i;
-    uint8_t *seeds[5];
-    unsigned long n, it, counts[6] = { 0 }, accepted[6] = { 0 };
-    if (argc < 8) {
-        fprintf(stderr, "usage: fuzz_main ITERATIONS SEED PATCH BASE LZMA MANIFEST COAP\n");
+    size_t lens[6], i;
+    uint8_t *seeds[6];
+    unsigned long n, it, counts[7] = { 0 }, accepted[7] = { 0 };
+    if (argc < 9) {
+        fprintf(stderr, "usage: fuzz_main ITERATIONS SEED PATCH BASE LZMA MANIFEST COAP CHECKIN\n");
         return 2;
     }
     n = strtoul(argv[1], NULL, 0);
     rng = strtoull(argv[2], NULL, 0) | 1;
-    for (i = 0; i < 5; i++)
+    for (i = 0; i < 6; i++)
         if (!(seeds[i] = slurp(argv[3 + i], &lens[i])))
             return 2;
     if (lens[1] > SLOT || lens[0] > sizeof buf - 64 || lens[2] > sizeof buf - 64)
@@ -243,7 +244,8 @@ int main(int argc, char **argv)
         return 3;
     }
     for (it = 0; it < n; it++) {
-        int t = (int)(it % 6), r = 0;
+        int t = (int)(it % 7), r = 0;
+        struct furrow_checkin_resp ci;
         size_t len;
         switch (t) {
         case 0: /* patch, raw mutation */
@@ -289,6 +291,14 @@ int main(int argc, char **argv)
             if (!r && msg.payload && (msg.payload < buf || msg.payload + msg.payload_len > buf + len))
                 abort();
             break;
+        case 6: /* check-in response from a hostile or broken gateway */
+            memcpy(buf, seeds[5], lens[5]);
+            len = mutate(buf, lens[5], lens[5] + 64);
+            r = furrow_checkin_parse(buf, len, &ci);
+            if (!r && (ci.decision > 2 || memchr(ci.manifest_path, 0, sizeof ci.manifest_path) == NULL ||
+                       memchr(ci.patch_path, 0, sizeof ci.patch_path) == NULL || ci.szx > 6))
+                abort();
+            break;
         default: { /* CoAP builder round trip with random paths */
             struct furrow_coap_req q;
             char path[300];
@@ -313,10 +323,10 @@ int main(int argc, char **argv)
             accepted[t]++;
     }
     printf("{\"inputs\":%lu,\"patch_raw\":[%lu,%lu],\"patch_fixed\":[%lu,%lu],\"lzma\":[%lu,%lu],\"manifest\":[%lu,%lu],"
-           "\"coap_parse\":[%lu,%lu],\"coap_build\":[%lu,%lu]}\n",
+           "\"coap_parse\":[%lu,%lu],\"coap_build\":[%lu,%lu],\"checkin\":[%lu,%lu]}\n",
            n, counts[0], accepted[0], counts[1], accepted[1], counts[2], accepted[2], counts[3], accepted[3], counts[4],
-           accepted[4], counts[5], accepted[5]);
-    for (i = 0; i < 5; i++)
+           accepted[4], counts[5], accepted[5], counts[6], accepted[6]);
+    for (i = 0; i < 6; i++)
         free(seeds[i]);
     return 0;
 }

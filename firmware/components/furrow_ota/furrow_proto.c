@@ -120,44 +120,12 @@ static void text_field(struct furrow_cbor *c, char *dst, size_t cap)
 
 static const char *const result_names[] = { "none", "ok", "failed", "rolled_back" };
 
-int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
+int furrow_checkin_parse(const uint8_t *buf, size_t buf_len, struct furrow_checkin_resp *out)
 {
-    struct furrow_cbor_w w;
     struct furrow_cbor c;
-    struct furrow_coap_msg resp;
-    int in_progress = u->st.phase == FURROW_PH_DOWNLOAD, r;
     uint64_t n, i;
-
-    furrow_cbor_w_init(&w, u->body, sizeof u->body);
-    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 5u + (unsigned)in_progress);
-    furrow_cbor_put_int(&w, 1);
-    furrow_cbor_put_text(&w, u->cfg->product);
-    furrow_cbor_put_int(&w, 2);
-    furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->running_sha, 32);
-    furrow_cbor_put_int(&w, 3);
-    furrow_cbor_put_int(&w, u->running);
-    furrow_cbor_put_int(&w, 4);
-    furrow_cbor_put_text(&w, result_names[u->st.result & 3]);
-    if (in_progress) {
-        furrow_cbor_put_int(&w, 8);
-        furrow_cbor_put_head(&w, FURROW_CBOR_ARRAY, 2);
-        furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->st.m.patch_sha, 32);
-        furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.pr.offset);
-    }
-    furrow_cbor_put_int(&w, 9);
-    furrow_cbor_put_text(&w, u->st.running_version);
-    if (w.err)
-        return FURROW_ERR_CBOR;
-    if ((r = post(u, 'c', w.len, &resp)) != 0)
-        return r;
-    if (resp.code == FURROW_COAP_CODE(5, 3)) {
-        u->sleep_s = resp.has_max_age ? resp.max_age : 60;
-        return FURROW_ERR_SERVER;
-    }
-    if (resp.code != FURROW_COAP_CODE(2, 5))
-        return FURROW_ERR_SERVER;
     memset(out, 0, sizeof *out);
-    furrow_cbor_init(&c, resp.payload, resp.payload_len);
+    furrow_cbor_init(&c, buf, buf_len);
     n = furrow_cbor_head(&c, FURROW_CBOR_MAP);
     for (i = 0; i < n && !c.err; i++) {
         size_t len;
@@ -192,6 +160,43 @@ int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
     if (out->szx > 6)
         out->szx = 6;
     return 0;
+}
+
+int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
+{
+    struct furrow_cbor_w w;
+    struct furrow_coap_msg resp;
+    int in_progress = u->st.phase == FURROW_PH_DOWNLOAD, r;
+
+    furrow_cbor_w_init(&w, u->body, sizeof u->body);
+    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 5u + (unsigned)in_progress);
+    furrow_cbor_put_int(&w, 1);
+    furrow_cbor_put_text(&w, u->cfg->product);
+    furrow_cbor_put_int(&w, 2);
+    furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->running_sha, 32);
+    furrow_cbor_put_int(&w, 3);
+    furrow_cbor_put_int(&w, u->running);
+    furrow_cbor_put_int(&w, 4);
+    furrow_cbor_put_text(&w, result_names[u->st.result & 3]);
+    if (in_progress) {
+        furrow_cbor_put_int(&w, 8);
+        furrow_cbor_put_head(&w, FURROW_CBOR_ARRAY, 2);
+        furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, u->st.m.patch_sha, 32);
+        furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.pr.offset);
+    }
+    furrow_cbor_put_int(&w, 9);
+    furrow_cbor_put_text(&w, u->st.running_version);
+    if (w.err)
+        return FURROW_ERR_CBOR;
+    if ((r = post(u, 'c', w.len, &resp)) != 0)
+        return r;
+    if (resp.code == FURROW_COAP_CODE(5, 3)) {
+        u->sleep_s = resp.has_max_age ? resp.max_age : 60;
+        return FURROW_ERR_SERVER;
+    }
+    if (resp.code != FURROW_COAP_CODE(2, 5))
+        return FURROW_ERR_SERVER;
+    return furrow_checkin_parse(resp.payload, resp.payload_len, out);
 }
 
 int furrow_report(struct furrow_update *u, const char *status)

@@ -1,6 +1,6 @@
 /**
  * The C fuzz target (ASan + UBSan) on seeds made here: a real multi-chunk patch, an xz LZMA1 stream,
- * a gateway-signed manifest, a CoAP Block2 response. FURROW_FUZZ_INPUTS sets the count (default 10^5).
+ * a gateway-signed manifest, a CoAP Block2 response, a check-in response. FURROW_FUZZ_INPUTS sets the count (default 10^5).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { generate } from 'coap-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePatch } from '../../../src/delta/index.ts';
+import { encodeCbor, uint } from '../../../src/manifest/cbor.ts';
 import { generateEs256KeyPair } from '../../../src/manifest/cose.ts';
 import { signManifest } from '../../../src/manifest/delivery.ts';
 import { readCorpus } from '../../helpers/corpus.ts';
@@ -43,7 +44,15 @@ describe('fuzzing the firmware parsers under ASan/UBSan', () => {
       ],
       payload: Buffer.alloc(64, 0x55),
     });
-    const files: Array<[string, Buffer]> = [['patch.bin', patch], ['base.bin', base], ['lzma.bin', lzma], ['manifest.cose', manifest], ['coap.bin', coap]];
+    const checkin = encodeCbor(
+      new Map<number, unknown>([
+        [1, uint(2)], [3, 'm/0123456789abcdef'], [4, 'p/0123456789abcdef'], [5, uint(65292)],
+        [6, Buffer.alloc(8, 4)], [7, uint(6)], [8, Buffer.alloc(32, 5)], [99, 'ignored'],
+      ]),
+    );
+    const files: Array<[string, Buffer]> = [
+      ['patch.bin', patch], ['base.bin', base], ['lzma.bin', lzma], ['manifest.cose', manifest], ['coap.bin', coap], ['checkin.cbor', checkin],
+    ];
     for (const [name, data] of files) {
       writeFileSync(join(tmp.dir, name), data);
       seeds.push(join(tmp.dir, name));

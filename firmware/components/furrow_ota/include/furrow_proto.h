@@ -10,6 +10,8 @@ struct furrow_checkin_resp {
     uint8_t etag[8], etag_len, patch_id[32], has_patch_id;
 };
 
+/** Parses a check-in response body (2.05 payload). 0 or FURROW_ERR_CBOR. */
+int furrow_checkin_parse(const uint8_t *buf, size_t buf_len, struct furrow_checkin_resp *out);
 /** POST /c. Returns 0 (resp filled), FURROW_ERR_SERVER (u->sleep_s may hint), or a transport error. */
 int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *resp);
 /** POST /r with status text and the persisted reason. */
