@@ -14,6 +14,14 @@ import { windowVerdict } from '../../src/rollout/windows.ts';
 import { scheduleConfigSchema } from '../../src/schedule/config.ts';
 import { Scheduler } from '../../src/schedule/scheduler.ts';
 import { Throttle } from '../../src/telemetry/messages.ts';
+import { EventBus } from '../../src/events.ts';
+import { RolloutEngine } from '../../src/rollout/engine.ts';
+import { loadRolloutFile } from '../../src/rollout/load.ts';
+import { applyPlan, patchesTableLookup, planRollout } from '../../src/rollout/plan.ts';
+import { DeviceRepo } from '../../src/store/devices.ts';
+import { ReleaseRepo } from '../../src/store/releases.ts';
+import { RolloutRepo } from '../../src/store/rollouts.ts';
+import { fleet } from '../unit/rollout/fixture.ts';
 
 const HOUR = 3_600_000;
 const YEAR = 365 * 24 * HOUR;
@@ -64,7 +72,7 @@ describe('clock jumps at runtime and at boot', () => {
     it(`mints no LoRa airtime when the wall clock jumps ${name} while the duty cycle is used up`, () => {
       const clock = new ManualClock(T0);
       const s = loraScheduler(clock);
-      clock.advance(60_000);
+      clock.advance(5 * 60_000);
       const first = drain(s, clock);
       expect(first.sent).toBeGreaterThan(0);
       clock.jump(step);
@@ -105,7 +113,8 @@ describe('clock jumps at runtime and at boot', () => {
     const atBoot = s.admit('lora', 'dev-1', 100);
     expect(atBoot.ok).toBe(false);
     const wait = atBoot.ok ? 0 : atBoot.retryAfterSeconds * 1000;
-    expect(wait).toBeLessThan(60_000);
+    // One frame's share of the duty cycle (about a minute at SF9), never hours or years.
+    expect(wait).toBeLessThan(5 * 60_000);
     clock.jump(T0); // NTP arrives
     expect(s.admit('lora', 'dev-1', 100).ok).toBe(false);
     clock.advance(Math.ceil(wait) + 1);
@@ -211,5 +220,52 @@ describe('clock jumps at runtime and at boot', () => {
     expect(t.pass('dev-1', clock.monotonic())).toBe(false);
     clock.advance(10_000);
     expect(t.pass('dev-1', clock.monotonic())).toBe(true);
+  });
+
+  it('runs rollout soak timers on the monotonic clock: wall jumps neither end nor extend a soak, and a restart at 1970 keeps the time served', () => {
+    const f = fleet(20);
+    try {
+      const yaml = 'release: { product: soil-probe, version: 2.0.0 }\nwaves:\n  - { size: 2, soak: 1h }\n  - { size: rest }\n';
+      const file = f.write('soak.yaml', yaml);
+      const clock = new ManualClock(T0);
+      applyPlan(f.db, planRollout(loadRolloutFile(file), { file, text: yaml }, f.db, { schedule: scheduleConfigSchema.parse({}), patches: patchesTableLookup(f.db), now: clock.now() }), file, clock.now());
+      const repo = new RolloutRepo(f.db);
+      const make = (c: Clock) => new RolloutEngine({ rollouts: repo, devices: new DeviceRepo(f.db), releases: new ReleaseRepo(f.db), clock: c, log: silentLogger(), events: new EventBus(silentLogger()) });
+      let engine = make(clock);
+      engine.start();
+      for (const id of f.ids) {
+        const d = engine.decide({ deviceId: id, product: 'soil-probe', runningSha256: f.v1, bearer: 'udp' });
+        if (d.kind !== 'update') continue;
+        engine.onReport({ deviceId: id, status: 'downloading' });
+        engine.onReport({ deviceId: id, status: 'applied' });
+        engine.onReport({ deviceId: id, status: 'booted', releaseSha256: d.releaseSha256 });
+      }
+      engine.tick(true);
+      expect(repo.waves('soak')[0]!.state).toBe('soaking');
+      clock.jump(2 * HOUR);
+      engine.tick(true);
+      expect(repo.get('soak')!.currentWave).toBe(0);
+      clock.jump(-5 * YEAR);
+      engine.tick(true);
+      expect(repo.get('soak')!.currentWave).toBe(0);
+      clock.advance(30 * 60_000);
+      engine.tick(true);
+      engine.stop();
+      // Reboot without RTC: wall clock at 1970, monotonic origin elsewhere; 30 minutes are still served.
+      const boot = new ManualClock(0, 42);
+      engine = make(boot);
+      engine.start();
+      boot.advance(29 * 60_000);
+      engine.tick(true);
+      expect(repo.get('soak')!.currentWave).toBe(0);
+      boot.jump(T0); // NTP
+      engine.tick(true);
+      expect(repo.get('soak')!.currentWave).toBe(0);
+      boot.advance(2 * 60_000);
+      engine.tick(true);
+      expect(repo.get('soak')!.currentWave).toBe(1);
+    } finally {
+      f.db.close();
+    }
   });
 });
