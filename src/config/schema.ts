@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loraConfigSchema } from '../bearer/lora/config.ts';
 import { coapConfigSchema } from '../coap/config.ts';
 import { deltaConfigSchema } from '../delta/config.ts';
 import { modemConfigSchema } from '../modem/config.ts';
@@ -55,6 +56,7 @@ export const configSchema = z
     mqtt: mqttConfigSchema.nullable().default(null),
     metrics: metricsConfigSchema.prefault({}),
     modem: modemConfigSchema.nullable().default(null),
+    lora: loraConfigSchema.nullable().default(null).describe('LoRaWAN bearer through ChirpStack v4; null = no LoRa'),
   })
   .describe('furrow gateway configuration');
 
