@@ -39,6 +39,8 @@ export interface BlockOutcome {
 export interface TransferStoreOptions {
   flushEveryBlocks?: number;
   flushIntervalMs?: number;
+  /** Active transfers idle this long are marked aborted (default 7 days). */
+  abandonAfterMs?: number;
 }
 
 interface RawTransfer {
@@ -71,6 +73,8 @@ export class TransferStore {
   private readonly entries = new Map<string, Entry>();
   private pendingBlocks = 0;
   private timer: NodeJS.Timeout | undefined;
+  private abandonTimer: NodeJS.Timeout | undefined;
+  private readonly abandonAfterMs: number;
   private readonly flushEveryBlocks: number;
   private readonly flushIntervalMs: number;
 
@@ -81,6 +85,7 @@ export class TransferStore {
   ) {
     this.flushEveryBlocks = opts.flushEveryBlocks ?? 256;
     this.flushIntervalMs = opts.flushIntervalMs ?? 2000;
+    this.abandonAfterMs = opts.abandonAfterMs ?? 7 * 86_400_000;
   }
 
   /** Entries held in memory (active transfers, and finished ones until the next flush). */
@@ -91,11 +96,29 @@ export class TransferStore {
   start(): void {
     this.timer = setInterval(() => this.flush(), this.flushIntervalMs);
     this.timer.unref();
+    this.abandonTimer = setInterval(() => this.abandonStale(), 3600_000);
+    this.abandonTimer.unref();
+  }
+
+  /**
+   * The abort path: an active transfer whose device has not asked for a block for `abandonAfterMs`
+   * becomes 'aborted' (a later block or check-in reactivates it), so nothing stays "downloading" forever.
+   * Returns how many rows changed.
+   */
+  abandonStale(): number {
+    this.flush();
+    if (!this.db.open) return 0;
+    const before = this.clock.now() - this.abandonAfterMs;
+    const n = this.db.prepare("UPDATE transfers SET state = 'aborted' WHERE state = 'active' AND last_seen_at < ?").run(before).changes;
+    for (const [k, e] of this.entries) if (e.state === 'active' && e.lastSeenAt < before) this.entries.delete(k);
+    return n;
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.abandonTimer) clearInterval(this.abandonTimer);
     this.timer = undefined;
+    this.abandonTimer = undefined;
     this.flush();
     this.entries.clear();
   }

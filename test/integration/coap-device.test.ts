@@ -42,10 +42,12 @@ describe('a TypeScript device against the CoAP service', () => {
   it('checks in, verifies the manifest, downloads through loss and a server restart, resumes, and reports', async () => {
     h = await startHarness({ patchSize: 30_000, coap: { transfers: { flushEveryBlocks: 8, flushIntervalMs: 60_000 }, progressIntervalMs: 0 } });
     const events: string[] = [];
+    const progress: number[] = [];
     const watch = (hh: Harness) => {
       hh.ctx.events.on('transfer.completed', 'test', (e) => void events.push(`completed ${e.deviceId} ${e.size}`));
       hh.ctx.events.on('device.report', 'test', (e) => void events.push(`report ${e.status} ${e.releaseSha256}`));
       hh.ctx.events.on('device.checkin', 'test', (e) => void events.push(`checkin ${e.runningSha256.slice(0, 8)}`));
+      hh.ctx.events.on('transfer.progress', 'test', (e) => void progress.push(e.offset));
     };
     watch(h);
     const dev = await device(h, { dropRate: 0.2, random: seeded(42) });
@@ -94,6 +96,9 @@ describe('a TypeScript device against the CoAP service', () => {
     expect(events).toContain(`completed ${h.deviceId} ${h.patch.length}`);
     expect(events).toContain(`report applied ${h.targetSha256}`);
     expect(events.filter((e) => e.startsWith('completed'))).toHaveLength(1);
+    // Progress events came during the download (throttle 0 here) and the last one is the full size.
+    expect(progress.at(-1)).toBe(h.patch.length);
+    expect(progress.length).toBeGreaterThan(10);
     const dbDevice = h.db.prepare('SELECT rsrp, battery, running_sha256, last_counter FROM devices WHERE id = ?').get(h.deviceId) as Record<string, unknown>;
     expect(dbDevice).toMatchObject({ rsrp: null, running_sha256: h.baseSha256, last_counter: dev.counter });
   });

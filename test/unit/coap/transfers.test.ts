@@ -72,4 +72,18 @@ describe('TransferStore: batched progress in SQLite', () => {
     expect(s.cached).toBe(0);
     expect(s.get('d1', 'p1')!.state).toBe('completed');
   });
+
+  it('marks transfers idle past the limit as aborted, and a new block reactivates them', () => {
+    const s = new TransferStore(db, clock, { abandonAfterMs: 1000 });
+    s.begin('d1', 'p1', 640, 'udp');
+    s.blockServed('d1', 'p1', 640, 'udp', 0, 64);
+    now += 500;
+    expect(s.abandonStale()).toBe(0);
+    now += 600;
+    expect(s.abandonStale()).toBe(1);
+    expect(row(db).state).toBe('aborted');
+    s.blockServed('d1', 'p1', 640, 'udp', 64, 64);
+    s.flush();
+    expect(row(db)).toMatchObject({ state: 'active', offset: 64 });
+  });
 });
