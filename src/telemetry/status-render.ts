@@ -58,7 +58,7 @@ export function renderStatus(s: StatusSnapshot, note?: string): string {
     parts.push(`at ${m.at}`);
     out.push(`Modem      ${parts.join('  ')}`);
   } else {
-    out.push(`Modem      ${s.daemon ? 'no health report yet (or no modem configured)' : 'known only to the running daemon'}`);
+    out.push(`Modem      ${s.daemon ? 'no health report yet (or no modem configured)' : 'known only to the running daemon (the last reading: furrow modem status)'}`);
   }
 
   out.push('', `Rollouts (${s.rollouts.length})`);
