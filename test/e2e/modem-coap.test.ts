@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModemBearer } from '../../src/bearer/modem.ts';
 import { freeUdpPort } from '../helpers/daemon.ts';
@@ -25,7 +29,7 @@ async function setup(model: 'bg96' | 'bc66'): Promise<{ dev: TestDevice; patchPa
   h = await startHarness({ patchSize: 12_000, coap: { transfers: { flushEveryBlocks: 4, flushIntervalMs: 60_000 }, progressIntervalMs: 0 } });
   // A fixed modem port, as in the field (5683): after a re-attach the socket comes back on the same port.
   const modemPort = await freeUdpPort();
-  const dev = new TestDevice({ port: modemPort, id: h.deviceId, key: h.deviceKey, ackTimeoutMs: 120, maxRetransmit: 9 });
+  const dev = new TestDevice({ port: modemPort, id: h.deviceId, key: h.deviceKey, ackTimeoutMs: 120, maxRetransmit: 16 });
   await dev.open();
   devices.push(dev);
   const devPort = (dev as unknown as { sock: { address(): { port: number } } }).sock.address().port;
@@ -75,6 +79,22 @@ describe('CoAP patch download through the emulated modem', () => {
     expect(r.emu.faults.fired).toEqual(expect.arrayContaining(['drop-urc recv', expect.stringMatching(/^delay AT\+QISEND/)]));
     const rep = await dev.report('applied', [[4, Buffer.from(h!.patchId, 'hex')], [5, h!.patch.length]]);
     expect(rep.code).toBe('2.04');
+  });
+
+  it('libcoap coap-client-notls downloads the patch byte-exact through the modem, over line noise and a late answer', async () => {
+    const { patchPath } = await setup('bg96');
+    rig!.emu.garbageBeforeNext('AT+QISEND', 3);
+    rig!.emu.delayNext('AT+QISEND', 400);
+    const out = join(h!.dir, 'via-modem.bin');
+    const modemPort = rig!.emu.socketAddress(0)!.port;
+    try {
+      await promisify(execFile)('coap-client-notls', ['-B', '30', '-m', 'get', '-b', '1024', '-o', out, `coap://127.0.0.1:${modemPort}/${patchPath}`], { timeout: 40_000 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('coap-client-notls not found: install Debian package libcoap3-bin');
+      throw err;
+    }
+    expect(readFileSync(out).equals(h!.patch)).toBe(true);
+    expect(rig!.emu.faults.fired.filter((f) => f.startsWith('garbage-before'))).toHaveLength(3);
   });
 
   it('BC66: downloads in 256-byte blocks through a per-peer socket and resumes after coverage loss', async () => {

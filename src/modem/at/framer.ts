@@ -63,9 +63,12 @@ export class AtFramer extends Transform {
       if (this.buf.length === 0) return;
       const end = this.findLineEnd();
       if (end < 0) {
-        // The send prompt has no line end: "> " (BG96) or ">" (BC66).
-        const rest = this.buf.toString('latin1');
+        // The send prompt has no line end: "> " (BG96) or ">" (BC66). Line noise may sit right before
+        // it; missing the prompt would leave the modem eating our next command as payload.
+        const printable = this.buf.filter((b) => b >= 0x20 && b <= 0x7e);
+        const rest = Buffer.from(printable).toString('latin1');
         if (rest === '>' || rest === '> ') {
+          if (printable.length < this.buf.length) this.emitGarbage(this.buf, this.buf.length - printable.length);
           this.buf = Buffer.alloc(0);
           this.push({ kind: 'prompt' } satisfies Token);
         } else if (this.buf.length > MAX_LINE) {

@@ -31,6 +31,11 @@ describe('AT framer', () => {
     expect(frame(['>'])).toEqual([{ kind: 'prompt' }]);
   });
 
+  it('recognises the prompt even with line noise right before it (regression: the modem then ate the next command as payload)', () => {
+    const ts = frame([Buffer.from([0x0d, 0x0a, 0x7f, 0x13]), Buffer.from('> ')]);
+    expect(ts.map((t) => t.kind)).toEqual(['garbage', 'prompt']);
+  });
+
   it('reports garbage bytes and keeps the printable part of the line', () => {
     const ts = frame([Buffer.from([0x00, 0xff, 0x4f, 0x4b, 0x0d, 0x0a])]);
     expect(ts[0]).toMatchObject({ kind: 'garbage', bytes: 2 });
