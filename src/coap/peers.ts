@@ -30,7 +30,12 @@ interface PeerState {
 export class PeerTable {
   private readonly peers = new Map<string, PeerState>();
 
-  constructor(private readonly limits: PeerLimits) {}
+  constructor(private limits: PeerLimits) {}
+
+  /** New rate limits apply from the next request (config reload). */
+  setLimits(limits: PeerLimits): void {
+    this.limits = limits;
+  }
 
   get size(): number {
     return this.peers.size;

@@ -70,6 +70,10 @@ export class CoapServer {
     this.peers = new PeerTable(opts.limits);
   }
 
+  setLimits(limits: PeerLimits): void {
+    this.peers.setLimits(limits);
+  }
+
   get peerCount(): number {
     return this.peers.size;
   }

@@ -10,6 +10,7 @@ import type { DaemonContext } from '../context.ts';
 import type { Logger } from '../log.ts';
 import { loadOrCreateGatewayKey, type GatewayKey } from '../manifest/gateway-key.ts';
 import type { PatchProvider, TransmitGate, UpdatePolicy } from '../policy.ts';
+import type { Config } from '../config/index.ts';
 import type { Service } from '../service.ts';
 import { DeviceRepo } from '../store/devices.ts';
 import { ReleaseRepo } from '../store/releases.ts';
@@ -25,6 +26,7 @@ import { ManifestResource } from './resources/manifest.ts';
 import { PatchResource } from './resources/patch.ts';
 import { ReportResource } from './resources/report.ts';
 import { WellKnownCoreResource } from './resources/well-known-core.ts';
+import type { PeerLimits } from './peers.ts';
 import { CoapServer } from './server.ts';
 
 export interface CoapServiceOptions {
@@ -37,6 +39,14 @@ export interface CoapServiceOptions {
 
 const szxOf = (size: number): number => Math.log2(size) - 4;
 
+function resourceLimits(cfg: Config['coap']): ResourceDeps['limits'] {
+  return { maxSzx: szxOf(cfg.maxBlockSize), maxRequestPayload: cfg.maxRequestPayload, buildRetrySeconds: cfg.buildRetrySeconds, progressIntervalMs: cfg.progressIntervalMs };
+}
+
+function peerLimits(cfg: Config['coap']): PeerLimits {
+  return { ratePerSecond: cfg.rateLimit.perSecond, burst: cfg.rateLimit.burst, repliesPerPeer: 4, maxPeers: 50_000 };
+}
+
 export class CoapService implements Service {
   readonly name = 'coap';
   private server: CoapServer | undefined;
@@ -44,6 +54,7 @@ export class CoapService implements Service {
   private transports: DatagramTransport[] = [];
   private key: GatewayKey | undefined;
   private sweep: NodeJS.Timeout | undefined;
+  private deps: ResourceDeps | undefined;
   private log: Logger;
 
   constructor(
@@ -99,17 +110,13 @@ export class CoapService implements Service {
       gate: this.opts.gate ?? admitAll,
       auth: new RequestAuthenticator(devices),
       gatewayKey: key,
-      limits: {
-        maxSzx: szxOf(cfg.maxBlockSize),
-        maxRequestPayload: cfg.maxRequestPayload,
-        buildRetrySeconds: cfg.buildRetrySeconds,
-        progressIntervalMs: cfg.progressIntervalMs,
-      },
+      limits: resourceLimits(cfg),
     };
+    this.deps = deps;
     const server = new CoapServer({
       log: this.log,
       clock: this.ctx.clock,
-      limits: { ratePerSecond: cfg.rateLimit.perSecond, burst: cfg.rateLimit.burst, repliesPerPeer: 4, maxPeers: 50_000 },
+      limits: peerLimits(cfg),
       maxDatagram: Math.max(blockSize(6) + 256, ...(this.opts.transports ?? []).map((t) => t.maxDatagram)),
     });
     const patch = new PatchResource(deps);
@@ -125,6 +132,20 @@ export class CoapService implements Service {
     this.sweep.unref();
     const transports = this.opts.transports ?? [new UdpTransport({ host: cfg.host, port: cfg.port })];
     for (const t of transports) await this.addTransport(t);
+  }
+
+  /**
+   * Limits, block size and timings apply at once; the listening address needs a restart (the
+   * daemon's data dir rule), so a changed host/port is reported and the old socket stays.
+   */
+  reload(config: Config): void {
+    const cfg = config.coap;
+    if (!this.server || !this.deps) return;
+    if (cfg.host !== this.ctx.config.coap.host || cfg.port !== this.ctx.config.coap.port) {
+      this.log.warn({ host: cfg.host, port: cfg.port }, 'coap.host/coap.port changed: takes effect after a restart');
+    }
+    this.deps.limits = resourceLimits(cfg);
+    this.server.setLimits(peerLimits(cfg));
   }
 
   /** Serve another bearer (e.g. a modem that came up after start). */

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeBlock } from '../../src/coap/block.ts';
+import { configSchema } from '../../src/config/index.ts';
 import { decodeCbor } from '../../src/manifest/cbor.ts';
 import { verifyManifest } from '../../src/manifest/delivery.ts';
 import { readPatchDigests } from '../../src/manifest/patch-header.ts';
@@ -179,5 +181,18 @@ describe('a TypeScript device against the CoAP service', () => {
     const dev = await device(h);
     const c = await dev.checkin(h.targetSha256, h.product);
     expect(c.map.get(1)).toBe(0);
+  });
+
+  it('applies a reloaded block size limit to the next request', async () => {
+    h = await startHarness();
+    const dev = await device(h);
+    const path = (await dev.checkin(h.baseSha256, h.product)).map.get(4) as string;
+    const before = await dev.request('GET', path, { block2: { num: 1, szx: 6 } });
+    expect(decodeBlock(before.options.get('Block2')!)).toMatchObject({ num: 1, szx: 6 });
+    h.service.reload(configSchema.parse({ ...h.config, coap: { ...h.config.coap, maxBlockSize: 256 } }));
+    const after = await dev.request('GET', path, { block2: { num: 1, szx: 6 } });
+    // RFC 7959 §2.4: same byte offset (1024), smaller blocks.
+    expect(decodeBlock(after.options.get('Block2')!)).toMatchObject({ num: 4, szx: 4 });
+    expect(after.payload.equals(h.patch.subarray(1024, 1280))).toBe(true);
   });
 });
