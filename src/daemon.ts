@@ -1,4 +1,6 @@
 import { join, resolve } from 'node:path';
+import { createLoraTransport } from './bearer/lora/index.ts';
+import type { DatagramTransport } from './bearer/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ModemBearer } from './bearer/modem.ts';
 import { UdpTransport } from './bearer/udp.ts';
@@ -58,13 +60,15 @@ function buildServices(ctx: DaemonContext): Service[] {
   // Modem (when configured) before CoAP: its bearer is served beside the plain UDP socket.
   const modem = ctx.config.modem ? new ModemService(ctx, ctx.config.modem) : undefined;
   if (modem) services.push(modem);
-  const raw = modem
+  const raw: DatagramTransport[] = modem
     ? [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port }), new ModemBearer(modem.driver, ctx.config.modem!.bg96.iotopmode)]
     : [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port })];
+  // LoRa (when configured): CoAP in LoRaWAN frames through ChirpStack, served beside the others.
+  if (ctx.config.lora) raw.push(createLoraTransport(ctx, ctx.config.lora));
   // A bearer with a radio model (schedule.bearers) is metered: every datagram it sends is charged to the
   // duty cycle and SIM budget, not only the patch blocks the gate is asked about.
   const metered = raw.some((t) => ctx.config.schedule.bearers[t.name]);
-  const transports = modem || metered ? raw.map((t) => (ctx.config.schedule.bearers[t.name] ? new MeteredTransport(t, schedule.scheduler) : t)) : undefined;
+  const transports = modem || metered || ctx.config.lora ? raw.map((t) => (ctx.config.schedule.bearers[t.name] ? new MeteredTransport(t, schedule.scheduler) : t)) : undefined;
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   services.push(new CoapService(ctx, { policy: rollout.engine, gate: schedule.scheduler, patches: delta, ...(transports ? { transports } : {}) }));
   services.push(...telemetry.frontends);
