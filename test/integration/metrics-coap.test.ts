@@ -14,19 +14,10 @@ import { createTelemetry, type Telemetry } from '../../src/telemetry/index.ts';
 import { freeTcpPort } from '../helpers/daemon.ts';
 import { TestDevice } from './coap-device.ts';
 import { startHarness, type Harness } from './coap-harness.ts';
+import { samples } from './metrics-text.ts';
 import { consumer, Mosquitto, waitFor } from './mqtt-broker.ts';
 
 const exec = promisify(execFile);
-
-/** Sample values of one metric family from Prometheus text format, keyed by the label set. */
-export function samples(text: string, name: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
-  }
-  return out;
-}
 
 describe('metrics during a real CoAP download', () => {
   let h: Harness;
