@@ -43,8 +43,13 @@ function resourceLimits(cfg: Config['coap']): ResourceDeps['limits'] {
   return { maxSzx: szxOf(cfg.maxBlockSize), maxRequestPayload: cfg.maxRequestPayload, buildRetrySeconds: cfg.buildRetrySeconds, progressIntervalMs: cfg.progressIntervalMs };
 }
 
+/**
+ * Duplicate-detection memory is bounded at maxPeers × repliesPerPeer × ~1.1 KiB (≈ 44 MiB), even
+ * under a flood from many spoofed source ports. Two replies per peer: a device has one request in
+ * flight (NSTART = 1), the second covers a late duplicate of the one before.
+ */
 function peerLimits(cfg: Config['coap']): PeerLimits {
-  return { ratePerSecond: cfg.rateLimit.perSecond, burst: cfg.rateLimit.burst, repliesPerPeer: 4, maxPeers: 50_000 };
+  return { ratePerSecond: cfg.rateLimit.perSecond, burst: cfg.rateLimit.burst, repliesPerPeer: 2, maxPeers: 20_000 };
 }
 
 export class CoapService implements Service {
