@@ -26,6 +26,8 @@ export interface AtRequest {
   awaitAfterOk?: { match: RegExp; timeoutMs: number };
   /** Bytes written after the `>` prompt (AT+QISEND in data mode). */
   promptPayload?: Buffer;
+  /** How long the prompt may take (default 5 s); the full timeout starts once the payload is written. */
+  promptTimeoutMs?: number;
   /** Resolve with ERROR/+CME ERROR instead of rejecting (for `furrow modem at`). */
   resolveErrors?: boolean;
 }
@@ -50,6 +52,7 @@ interface InFlight {
   lines: AtLine[];
   phase: 'answer' | 'after-ok';
   sawExpected: boolean;
+  prompted: boolean;
   timer?: NodeJS.Timeout;
 }
 
@@ -63,6 +66,8 @@ export interface AtClientEvents {
   urc: [Urc];
   timeout: [string, number];
 }
+
+const PROMPT_TIMEOUT_MS = 5_000;
 
 const isError = (t: string) => t === 'ERROR' || t.startsWith('+CME ERROR:') || t.startsWith('+CMS ERROR:');
 
@@ -152,9 +157,12 @@ export class AtClient extends EventEmitter<AtClientEvents> {
       return;
     }
     const next = this.queue.shift()!;
-    const f: InFlight = { ...next, lines: [], phase: 'answer', sawExpected: false };
+    const f: InFlight = { ...next, lines: [], phase: 'answer', sawExpected: false, prompted: false };
     this.inflight = f;
-    this.arm(f, next.req.timeoutMs, 'waiting for the final result');
+    // The prompt is the modem's own reaction, not the network's: if it has not come within seconds it
+    // never will, and the full send timeout (120 s) would stall every command behind this one.
+    if (next.req.promptPayload) this.arm(f, Math.min(next.req.promptTimeoutMs ?? PROMPT_TIMEOUT_MS, next.req.timeoutMs), 'waiting for the > prompt');
+    else this.arm(f, next.req.timeoutMs, 'waiting for the final result');
     this.log.trace({ cmd: next.req.command }, 'at >');
     this.stream.write(`${next.req.command}\r`);
   }
@@ -200,8 +208,10 @@ export class AtClient extends EventEmitter<AtClientEvents> {
     }
     const f = this.inflight;
     if (t.kind === 'prompt') {
-      if (f?.req.promptPayload && f.phase === 'answer') {
+      if (f?.req.promptPayload && f.phase === 'answer' && !f.prompted) {
+        f.prompted = true;
         this.stream?.write(f.req.promptPayload);
+        this.arm(f, f.req.timeoutMs, 'waiting for the final result');
       } else this.log.debug('ignored a send prompt nobody asked for');
       return;
     }

@@ -87,6 +87,23 @@ describe('AT client', () => {
     expect(line.received).toEqual(['AT+QISEND=0,2,"1.2.3.4",5', 'hi']);
   });
 
+  it('gives up on a prompt that does not come within the prompt time, long before the send timeout', async () => {
+    const { c, line } = setup(() => undefined);
+    const err = await c.send({ command: 'AT+QISEND=0,2,"1.2.3.4",5', timeoutMs: 120_000, promptTimeoutMs: 50, promptPayload: Buffer.from('hi') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AtTimeoutError);
+    expect((err as Error).message).toMatch(/within 50 ms \(waiting for the > prompt\)/);
+    expect(line.received).toEqual(['AT+QISEND=0,2,"1.2.3.4",5']);
+  });
+
+  it('writes the payload once even if the prompt comes twice', async () => {
+    const { c, line } = setup((cmd, l) => {
+      if (cmd.startsWith('AT+QISEND')) l.say('\r\n> \r\n> ');
+      else if (cmd === 'hi') setTimeout(() => l.say('\r\nSEND OK\r\n'), 20);
+    });
+    await c.send({ command: 'AT+QISEND=0,2,"1.2.3.4",5', timeoutMs: 500, promptPayload: Buffer.from('hi'), finals: /^SEND OK$/ });
+    expect(line.received).toEqual(['AT+QISEND=0,2,"1.2.3.4",5', 'hi']);
+  });
+
   it('waits after OK for the +QIOPEN result line', async () => {
     const { c } = setup((_cmd, l) => {
       l.say('\r\nOK\r\n');
