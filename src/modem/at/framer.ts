@@ -9,6 +9,9 @@ import { Transform, type TransformCallback } from 'node:stream';
  * - `garbage`: bytes that cannot be an AT line (control characters, bytes above 0x7e). Counted, reported,
  *   and otherwise ignored, so line noise after a brown-out cannot wedge the parser.
  *
+ * Why not @serialport/parser-readline: it splits on one delimiter only, so it can neither emit the `>`
+ * prompt (which has no line end) nor take a length-counted binary payload that contains CR/LF.
+ *
  * A payload rule lets the driver say "this header line is followed by N raw bytes" (BG96 direct push
  * `+QIURC: "recv",<id>,<len>,"<ip>",<port>\r\n<data>` and `+QIRD: <len>,"<ip>",<port>\r\n<data>`), so
  * payload bytes that happen to contain CR/LF are not mistaken for lines.
