@@ -28,7 +28,7 @@ describe('LoRa multicast FUOTA (TS005 + TS004 with FEC) through ChirpStack (emul
   });
 
   it('brings the corpus patch to 100 devices byte-exact under 10% random frame loss', async () => {
-    const run = await runMulticastSession({ emu, transport: gw.transport, data: cp.patch, devices: 100 });
+    const run = await runMulticastSession({ emu, transport: gw.transport, data: cp.patch, devices: 100, heartbeatMs: 300 });
     const { result } = run;
     const failed = [...result.members].filter(([, r]) => r.state !== 'complete');
     expect(failed).toEqual([]);
@@ -57,6 +57,7 @@ describe('LoRa multicast FUOTA (TS005 + TS004 with FEC) through ChirpStack (emul
       data,
       devices: 4,
       firstEui: 0x900,
+      heartbeatMs: 250,
       redundancy: 0.1,
       lossDown: (i) => (heavy.has(i) ? 0.45 : 0),
       onProgress: (sent, total) => {
