@@ -34,10 +34,12 @@ export const modemConfigSchema = z
       .enum(['push', 'buffer'])
       .default('push')
       .describe('push: data arrives in +QIURC "recv"; buffer: furrow reads it with AT+QIRD (survives a lost URC via polling)'),
+    // Prompt by default: fixed-length data mode carries any byte, and some BC66/BC660K firmware limits
+    // the AT line well below the 1 KiB a 512-byte hex string needs (Quectel forum reports ~100 chars).
     sendFormat: z
       .enum(['hex', 'prompt'])
-      .default('hex')
-      .describe('BC66: AT+QISEND with a hex string, or data after the ">" prompt. BG96 "UDP SERVICE" always uses the prompt'),
+      .default('prompt')
+      .describe('BC66: data after the ">" prompt (fixed length, any byte), or AT+QISEND with a hex string. BG96 "UDP SERVICE" always uses the prompt'),
     peers: z
       .array(hostPort)
       .default([])

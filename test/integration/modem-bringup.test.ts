@@ -34,7 +34,7 @@ describe('modem bring-up on a real pty', () => {
     expect(rig.logs.has('modem ready')).toBe(true);
   });
 
-  it('brings up an emulated BC66 with power saving off and hex data format, one socket per configured peer', async () => {
+  it('brings up an emulated BC66 with power saving off and hex receive format, one socket per configured peer', async () => {
     const peer = await udpClient();
     const port = (peer.address() as dgram.RemoteInfo).port;
     rig = await startRig('bc66', { peers: [`127.0.0.1:${port}`] });
@@ -42,7 +42,7 @@ describe('modem bring-up on a real pty', () => {
     expect(rig.modem.driver.model).toBe('bc66');
     expect(rig.modem.driver.revision).toBe('BC66NBR01A10');
     const cmds = rig.emu.commands;
-    for (const c of ['AT+QSCLK=0', 'AT+CPSMS=0', 'AT+CEDRXS=0', 'AT+QICFG="dataformat",1,1', 'AT+QICFG="viewmode",1', 'AT+QICFG="showlength",1', 'AT+CGPADDR=1']) {
+    for (const c of ['AT+QSCLK=0', 'AT+CPSMS=0', 'AT+CEDRXS=0', 'AT+QICFG="dataformat",0,1', 'AT+QICFG="viewmode",1', 'AT+QICFG="showlength",1', 'AT+CGPADDR=1']) {
       expect(cmds).toContain(c);
     }
     expect(cmds).toContain(`AT+QIOPEN=1,0,"UDP","127.0.0.1",${port},0,1`);

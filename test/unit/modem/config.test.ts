@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { modemConfigSchema } from '../../../src/modem/config.ts';
 
 describe('modem config', () => {
-  it('defaults to auto-detection, push mode, hex send and power saving off', () => {
+  it('defaults to auto-detection, push mode, prompt send and power saving off', () => {
     expect(modemConfigSchema.parse({ port: '/dev/ttyUSB2' })).toMatchObject({
-      model: 'auto', baudRate: 115200, localPort: 5683, accessMode: 'push', sendFormat: 'hex', peers: [],
+      model: 'auto', baudRate: 115200, localPort: 5683, accessMode: 'push', sendFormat: 'prompt', peers: [],
       bc66: { psm: null, edrx: null, sleep: false }, bg96: { iotopmode: 'both', nwscanseq: '0203' },
     });
   });
