@@ -24,6 +24,9 @@ export interface OutboxMessage {
   createdAt: number;
 }
 
+/** Wall times before this (2024-01-01) come from a clock not yet set, not from real events. */
+export const PLAUSIBLE_WALL_MS = Date.UTC(2024, 0, 1);
+
 export interface OutboxBounds {
   maxRows: number;
   maxAgeMs: number;
@@ -137,7 +140,8 @@ export class Outbox {
   }
 
   /**
-   * Enforces the bounds on unsent rows: first by age (progress and state older than maxAge), then by count
+   * Enforces the bounds on unsent rows: first by age (progress and state older than maxAge; see
+   * PLAUSIBLE_WALL_MS for clocks not yet set), then by count
    * (oldest progress, then oldest state). Results are never dropped, so a long outage may leave more than
    * maxRows if every pending row is a result; their number is bounded by the fleet's update count.
    */
@@ -157,13 +161,17 @@ export class Outbox {
       result.toSeq = result.toSeq === null ? hi : Math.max(result.toSeq, hi);
     };
     this.db.transaction(() => {
-      for (const kind of ['progress', 'state'] as const) {
-        note(
-          kind,
-          this.db
-            .prepare('DELETE FROM outbox WHERE sent_at IS NULL AND kind = ? AND created_at < ? RETURNING seq')
-            .all(kind, now - bounds.maxAgeMs) as Array<{ seq: number }>,
-        );
+      // A Pi has no RTC: rows written before NTP set the clock carry 1970 timestamps and would all look
+      // ancient afterwards. Age is judged only between plausible wall times; the row bound still holds.
+      if (now >= PLAUSIBLE_WALL_MS) {
+        for (const kind of ['progress', 'state'] as const) {
+          note(
+            kind,
+            this.db
+              .prepare('DELETE FROM outbox WHERE sent_at IS NULL AND kind = ? AND created_at < ? AND created_at >= ? RETURNING seq')
+              .all(kind, now - bounds.maxAgeMs, PLAUSIBLE_WALL_MS) as Array<{ seq: number }>,
+          );
+        }
       }
       for (const kind of ['progress', 'state'] as const) {
         const excess = this.depth() - bounds.maxRows;

@@ -83,13 +83,26 @@ describe('Outbox', () => {
   });
 
   it('drops unsent progress and state older than the age bound but keeps old results', () => {
-    const oldP = add('progress', 3, 1000);
-    const oldR = add('result', 2, 1000);
-    const fresh = add('state', 2, 9000);
+    const t0 = Date.UTC(2026, 0, 1);
+    const oldP = add('progress', 3, t0 + 1000);
+    const oldR = add('result', 2, t0 + 1000);
+    const fresh = add('state', 2, t0 + 9000);
     void oldP;
-    const res = outbox.prune({ maxRows: 1000, maxAgeMs: 5000 }, 10_000);
+    const res = outbox.prune({ maxRows: 1000, maxAgeMs: 5000 }, t0 + 10_000);
     expect(res.progress).toBe(3);
     expect(outbox.pending(0, 100).map((m) => m.seq)).toEqual([...oldR, ...fresh]);
+  });
+
+  it('does not judge age by timestamps from before the clock was set (a Pi without RTC before NTP)', () => {
+    const year2026 = Date.UTC(2026, 5, 1);
+    const beforeNtp = add('progress', 3, 90_000); // 1970, minutes after boot
+    const stale = add('progress', 2, year2026 - 40 * 86_400_000);
+    const fresh = add('state', 1, year2026 - 1000);
+    expect(outbox.prune({ maxRows: 1000, maxAgeMs: 30 * 86_400_000 }, year2026)).toMatchObject({ progress: 2, state: 0 });
+    expect(outbox.pending(0, 100).map((m) => m.seq)).toEqual([...beforeNtp, ...fresh]);
+    void stale;
+    // And while the clock itself is not set yet, nothing is old.
+    expect(outbox.prune({ maxRows: 1000, maxAgeMs: 1 }, 200_000)).toMatchObject({ progress: 0, state: 0 });
   });
 
   it('does not count an acknowledged row against the bound', () => {
