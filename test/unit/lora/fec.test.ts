@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { codedFragment, fragment, parityCount } from '../../../src/bearer/lora/fuota/fec-encoder.ts';
 import { BufferFlash, FecDecoder, fecDecoderRamBytes } from '../../../src/bearer/lora/fuota/fec-decoder.ts';
@@ -98,6 +99,27 @@ describe('FEC decoder', () => {
     const dec = new FecDecoder(nbFrag, 232, 128, new BufferFlash(nbFrag, 232));
     expect(dec.ramBytes).toBe(fecDecoderRamBytes(nbFrag, 232, 128));
     expect(dec.ramBytes).toBeLessThan(2048);
+  });
+
+  it('rebuilds the block from fragments in any order, with duplicates, once enough have arrived', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1000 }), (nbFrag, seed) => {
+        const data = randomBytes(nbFrag * 8 - (seed % 8));
+        const plan = fragment(data, 8);
+        const flash = new BufferFlash(plan.nbFrag, 8);
+        const dec = new FecDecoder(plan.nbFrag, 8, plan.nbFrag, flash);
+        const rand = rng(seed);
+        const frames = [...plan.uncoded.map((f, i) => ({ n: i + 1, f })), ...Array.from({ length: plan.nbFrag }, (_, i) => ({ n: plan.nbFrag + i + 1, f: codedFragment(plan, i + 1) }))];
+        for (let k = 0; k < frames.length * 2 && !dec.complete; k++) {
+          const fr = frames[Math.floor(rand() * frames.length)]!;
+          if (rand() < 0.5) dec.push(fr.n, fr.f);
+        }
+        for (const i of dec.repairList()) dec.push(i + 1, plan.uncoded[i]!);
+        expect(dec.complete).toBe(true);
+        expect(flash.buf.subarray(0, data.length).equals(data)).toBe(true);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('refuses a fragment of the wrong size', () => {

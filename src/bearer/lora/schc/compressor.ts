@@ -181,6 +181,7 @@ export class SchcCompressor {
           case 'option': m.options.push({ number: desc.option!, value: value as Buffer }); break;
         }
       }
+      if (tkl > 8) throw new SchcError(`SCHC rule ${rule.id}: token length ${tkl} is reserved in CoAP (9-15)`);
       if (tkl !== m.token.length) throw new SchcError(`TKL ${tkl} but token of ${m.token.length} bytes`);
       m.payload = r.readBytes(Math.floor(r.remaining / 8));
     } catch (err) {
@@ -209,7 +210,10 @@ export class SchcCompressor {
         return desc.tv - (desc.tv % 2 ** lsbBits) + r.read(lsbBits);
       }
       case 'value-sent': {
-        if (desc.field === 'token') return r.readBytes(tkl);
+        if (desc.field === 'token') {
+          if (tkl > 8) throw new SchcError(`token length ${tkl} is reserved in CoAP (9-15)`);
+          return r.readBytes(tkl);
+        }
         if (bits !== undefined) return r.read(bits);
         return r.readBytes(readLength(r));
       }
