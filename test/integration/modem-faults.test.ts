@@ -3,8 +3,15 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModemBearer } from '../../src/bearer/modem.ts';
-import type { ModemEmulator } from '../helpers/modem-emulator/emulator.ts';
-import { startRig, type Rig } from '../helpers/modem-emulator/harness.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../src/clock.ts';
+import { EventBus } from '../../src/events.ts';
+import { modemConfigSchema } from '../../src/modem/config.ts';
+import { ModemService } from '../../src/modem/service.ts';
+import { ModemEmulator } from '../helpers/modem-emulator/emulator.ts';
+import { LogCapture, startRig, type Rig } from '../helpers/modem-emulator/harness.ts';
 
 /**
  * Every fault the emulator can inject, survived: the modem comes back by itself, datagrams flow again,
@@ -185,6 +192,27 @@ describe('modem faults are survived', () => {
     expect(rig.modem.driver.state).toBe('stopped');
     // close() below stops it again: stop is safe to call twice.
   }, 15_000);
+
+  it('starts without a modem (port missing), keeps retrying, and brings the modem up once it is plugged in', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'furrow-modem-late-'));
+    const link = join(dir, 'ttyLATE');
+    const logs = new LogCapture();
+    const cfg = modemConfigSchema.parse({ port: link, localPort: 0, healthIntervalSeconds: 3600, reconnect: { minMs: 50, maxMs: 200 } });
+    const modem = new ModemService({ log: logs.logger, events: new EventBus(logs.logger), clock: systemClock }, cfg);
+    const emu = new ModemEmulator({ model: 'bc66', link });
+    try {
+      await modem.start();
+      expect(modem.driver.state).toBe('disconnected');
+      await expect.poll(() => logs.has(/does not exist \(modem unplugged or not enumerated yet\); reopening with backoff/), { timeout: 3000 }).toBe(true);
+      await emu.start();
+      await expect.poll(() => modem.driver.state, { timeout: 8000 }).toBe('ready');
+      expect(modem.current()).toMatchObject({ model: 'bc66', registered: true });
+    } finally {
+      await modem.stop();
+      await emu.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('runs a full bring-up again when the modem reboots on its own (RDY)', async () => {
     rig = await startRig('bg96');
