@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FurrowEvents } from '../events.ts';
 import type { Db } from '../store/database.ts';
-import type { Outbox } from '../store/outbox.ts';
+import { PLAUSIBLE_WALL_MS, type Outbox } from '../store/outbox.ts';
 import type { PublishedEvent } from './messages.ts';
 import type { TelemetryState } from './state.ts';
 
@@ -89,7 +89,10 @@ export class TelemetryMetrics {
       registers,
       collect() {
         const o = outbox.oldestPending();
-        this.set(o ? Math.max(0, (now() - o.createdAt) / 1000) : 0);
+        const t = now();
+        // Not a number when either time predates a set clock (no RTC before NTP): unknown, not "56 years".
+        if (o && (o.createdAt < PLAUSIBLE_WALL_MS || t < PLAUSIBLE_WALL_MS)) this.set(Number.NaN);
+        else this.set(o ? Math.max(0, (t - o.createdAt) / 1000) : 0);
       },
     });
     new Counter({

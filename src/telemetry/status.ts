@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.ts';
-import { Outbox } from '../store/outbox.ts';
+import { Outbox, PLAUSIBLE_WALL_MS } from '../store/outbox.ts';
 import { RolloutRepo } from '../store/rollouts.ts';
 import type { TelemetryState } from './state.ts';
 
@@ -90,7 +90,7 @@ export function collectStatus(db: Db, opts: { gatewayId: string; now: number; mq
     },
     outbox: {
       depth: outbox.depth(),
-      oldestPendingAgeSeconds: oldest ? Math.max(0, Math.round((opts.now - oldest.createdAt) / 1000)) : null,
+      oldestPendingAgeSeconds: oldest && oldest.createdAt >= PLAUSIBLE_WALL_MS && opts.now >= PLAUSIBLE_WALL_MS ? Math.max(0, Math.round((opts.now - oldest.createdAt) / 1000)) : null,
       lastAckedSeq: outbox.lastAckedSeq(),
       droppedTotal: outbox.droppedTotal(),
     },
