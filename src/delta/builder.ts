@@ -9,9 +9,8 @@ import type { Db } from '../store/database.ts';
 import { PatchRepo, type PatchRow } from '../store/patches.ts';
 import { ReleaseRepo } from '../store/releases.ts';
 import type { DeltaConfig } from './config.ts';
-import { encodeFullImage, encodePatch } from './encode.ts';
-import { applyPatch } from './apply.ts';
 import { FORMAT_VERSION, parsePatchHeader } from './format.ts';
+import { BuildWorker } from './off-thread.ts';
 
 export interface BuildProgress {
   phase: 'full' | 'diff' | 'compress' | 'store';
@@ -25,20 +24,10 @@ export interface BuildResult {
   cached: boolean;
 }
 
-/** Never store a patch that does not reproduce the release: apply it with the reference applier first. */
-function verify(oldImg: Uint8Array, newImg: Uint8Array, patch: Buffer): void {
-  let out: Buffer;
-  try {
-    out = applyPatch(oldImg, patch);
-  } catch (err) {
-    throw new FurrowError('DELTA_SELF_CHECK', `built patch does not apply: ${(err as Error).message}`, { cause: err });
-  }
-  if (!out.equals(newImg)) throw new FurrowError('DELTA_SELF_CHECK', 'built patch applies but does not reproduce the target image');
-}
-
 export class PatchBuilder {
   readonly patches: PatchRepo;
   private readonly releases: ReleaseRepo;
+  private readonly worker = new BuildWorker();
 
   constructor(
     private readonly db: Db,
@@ -56,11 +45,11 @@ export class PatchBuilder {
     if (existing && this.blobs.has(existing.id)) return existing;
     const newImg = this.image(toSha256, 'target');
     const t0 = this.now();
-    const patch = await encodeFullImage(newImg, {
+    // encoded and verified (applied, compared) on a worker thread
+    const patch = await this.worker.encode(new Uint8Array(0), newImg, {
       maxBodyLen: this.config().stagingBytes,
       onProgress: (d, t) => onProgress?.({ phase: 'full', fraction: d / t }),
     });
-    verify(new Uint8Array(0), newImg, patch);
     return this.store(patch, '', toSha256, 'full', { deltaSize: null, fullSize: patch.length, buildMs: this.now() - t0 });
   }
 
@@ -84,12 +73,11 @@ export class PatchBuilder {
     const newImg = this.image(toSha256, 'target');
     const t0 = this.now();
     report({ phase: 'diff', fraction: 0.2 });
-    const delta = await encodePatch(oldImg, newImg, {
+    const delta = await this.worker.encode(oldImg, newImg, {
       maxBodyLen: this.config().stagingBytes,
       onProgress: (d, t) => report({ phase: 'compress', fraction: 0.5 + 0.45 * (d / t) }),
     });
     report({ phase: 'store', fraction: 0.95 });
-    verify(oldImg, newImg, delta);
     const limit = full.size * (1 - this.config().minSavingsPercent / 100);
     const meta = { deltaSize: delta.length, fullSize: full.size, buildMs: this.now() - t0 };
     const row =
@@ -102,6 +90,11 @@ export class PatchBuilder {
           })();
     report({ phase: 'store', fraction: 1 });
     return { row, cached: false };
+  }
+
+  /** Ends the build worker thread (builds still running are rejected). */
+  close(): Promise<void> {
+    return this.worker.close();
   }
 
   private image(sha256: string, role: string): Buffer {

@@ -59,6 +59,7 @@ export class DeltaService implements Service, PatchProvider {
     this.queued.clear();
     // A build already running finishes (bsdiff cannot be interrupted) so no half-written row is left.
     await this.queue.onIdle();
+    await this.builder?.close();
   }
 
   /** Number of builds waiting or running (tests and status). */

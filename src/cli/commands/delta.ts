@@ -78,6 +78,7 @@ export function registerDelta(program: Command): void {
           result = await builder.build(from.sha256, to.sha256, { force: opts.force ?? false, onProgress: (p) => bar.update(p) });
         } finally {
           bar.done();
+          await builder.close();
         }
         const r = result.row;
         const why =

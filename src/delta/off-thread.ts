@@ -1,0 +1,70 @@
+/**
+ * Runs patch builds (worker.ts) on one worker thread. The project runs TypeScript through tsx without a
+ * build step, and workers do not inherit tsx's loader, so the worker is bootstrapped by a one-line
+ * script that registers tsx first. The worker starts on first use and is reused.
+ */
+import { Worker } from 'node:worker_threads';
+import { FurrowError, InputError } from '../errors.ts';
+import type { EncodeOptions } from './encode.ts';
+import type { BuildRequest, WorkerMessage } from './worker.ts';
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+const TSX_API = import.meta.resolve('tsx/esm/api');
+
+interface Pending {
+  resolve(b: Buffer): void;
+  reject(e: Error): void;
+  onProgress: ((done: number, total: number) => void) | undefined;
+}
+
+export class BuildWorker {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  /** Encodes and verifies a furrow patch off the event loop; an empty `oldImg` gives the full-image patch. */
+  encode(oldImg: Uint8Array, newImg: Uint8Array, opts: EncodeOptions = {}): Promise<Buffer> {
+    const { onProgress, ...plain } = opts;
+    const id = this.nextId++;
+    const w = this.ensure();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress });
+      w.postMessage({ id, oldImg, newImg, opts: plain } satisfies BuildRequest);
+    });
+  }
+
+  /** Terminates the worker; builds still running are rejected. */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const boot = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
+    const w = new Worker(boot, { eval: true });
+    this.worker = w;
+    // an idle worker must not keep the CLI process alive
+    w.unref();
+    w.on('message', (m: WorkerMessage) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.type === 'progress') {
+        p.onProgress?.(m.done, m.total);
+        return;
+      }
+      this.pending.delete(m.id);
+      if (m.type === 'done') p.resolve(Buffer.from(m.patch.buffer, m.patch.byteOffset, m.patch.length));
+      else p.reject(m.input ? new InputError(m.code ?? 'DELTA_BAD_INPUT', m.message) : new FurrowError(m.code ?? 'DELTA_BUILD_FAILED', `patch build failed: ${m.message}`));
+    });
+    const failAll = (why: string) => {
+      if (this.worker === w) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(new FurrowError('DELTA_BUILD_FAILED', why));
+      this.pending.clear();
+    };
+    w.on('error', (err) => failAll(`patch build worker crashed: ${err.message}`));
+    w.on('exit', (code) => failAll(`patch build worker exited (code ${code}) before finishing`));
+    return w;
+  }
+}
