@@ -96,6 +96,20 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(gw.client.stats.downlinks).toBe(sent);
   });
 
+  it('queues a reply only once while a Class A device has not yet fetched it', async () => {
+    add(5, 5);
+    await emu.uplink(EUI(5), 2, Buffer.from([1]));
+    await expect.poll(() => gw.transport.devices.get(EUI(5))?.lastFCnt).toBe(1);
+    await new Promise((r) => setTimeout(r, 350)); // the receive window of that uplink has closed
+    const reply = Buffer.from([0x60, 0x44, 0x12, 0x34]); // ACK 2.04, as for a retransmitted report
+    const before = gw.client.stats.downlinks;
+    const suppressed = gw.transport.stats.duplicatesSuppressed;
+    await gw.transport.send(reply, { address: EUI(5), port: 0, bearer: 'lora' });
+    await gw.transport.send(reply, { address: EUI(5), port: 0, bearer: 'lora' });
+    expect(gw.client.stats.downlinks).toBe(before + 1);
+    expect(gw.transport.stats.duplicatesSuppressed).toBe(suppressed + 1);
+  });
+
   it('delivers to a Class C device without waiting for an uplink', async () => {
     const got: Buffer[] = [];
     const d = emu.addDevice(EUI(9), { dr: 5, deviceClass: 'C', app: { onDownlink: (_p, data) => got.push(data) } });

@@ -49,7 +49,7 @@ export class LoraTransport implements DatagramTransport {
   readonly devices = new Map<string, LoraDeviceState>();
   private readonly log: Logger;
   private readonly ruleIds: Set<number>;
-  stats = { framesUp: 0, framesDown: 0, coapBytesUp: 0, coapBytesDown: 0, frameBytesUp: 0, frameBytesDown: 0, undecodable: 0, rawFramesDown: 0, rawBytesDown: 0 };
+  stats = { framesUp: 0, framesDown: 0, coapBytesUp: 0, coapBytesDown: 0, frameBytesUp: 0, frameBytesDown: 0, undecodable: 0, rawFramesDown: 0, rawBytesDown: 0, duplicatesSuppressed: 0 };
 
   constructor(private readonly opts: LoraTransportOptions) {
     this.name = opts.name;
@@ -132,7 +132,14 @@ export class LoraTransport implements DatagramTransport {
         { hint: 'the device must ask for smaller Block2 blocks at this data rate (see blockSzxForDr)' },
       );
     }
-    await this.opts.client.enqueue(d.devEui, this.opts.fPortBase + packet.ruleId, packet.data);
+    const fPort = this.opts.fPortBase + packet.ruleId;
+    // A Class A device that retransmitted its request before the first reply reached it would get the
+    // same reply twice, each costing a receive window and airtime: the copy still queued is enough.
+    if (d.deviceClass !== 'C' && this.opts.client.isQueued(d.devEui, fPort, packet.data)) {
+      this.stats.duplicatesSuppressed++;
+      return;
+    }
+    await this.opts.client.enqueue(d.devEui, fPort, packet.data);
     this.stats.framesDown++;
     this.stats.coapBytesDown += data.length;
     this.stats.frameBytesDown += packet.data.length;

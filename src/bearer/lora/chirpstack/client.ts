@@ -31,7 +31,7 @@ export class ChirpStackClient {
   private readonly handlers: Handlers = { up: [], ack: [], txack: [] };
   private readonly log: Logger;
   /** Downlinks enqueued and not yet confirmed by a txack, by queue item id. */
-  readonly pending = new Map<string, { devEui: string; fPort: number; bytes: number; at: number }>();
+  readonly pending = new Map<string, { devEui: string; fPort: number; data: Buffer; at: number }>();
   stats = { uplinks: 0, downlinks: 0, txacks: 0, acks: 0, malformed: 0 };
 
   constructor(private readonly opts: ChirpStackClientOptions) {
@@ -122,6 +122,12 @@ export class ChirpStackClient {
     }
   }
 
+  /** True if the very same frame is still waiting in ChirpStack's queue for this device. */
+  isQueued(devEui: string, fPort: number, data: Buffer): boolean {
+    for (const p of this.pending.values()) if (p.devEui === devEui && p.fPort === fPort && p.data.equals(data)) return true;
+    return false;
+  }
+
   /**
    * Queues a downlink in ChirpStack (QoS 1, so the broker has it before this resolves). Class A devices
    * get it in the receive window after their next uplink; Class C devices as soon as the NS can send.
@@ -133,7 +139,7 @@ export class ChirpStackClient {
     const id = randomUUID();
     const cmd = buildDownlink(id, devEui, fPort, data, confirmed);
     // Recorded before publishing: ChirpStack's txack can overtake the broker's PUBACK.
-    this.pending.set(id, { devEui, fPort, bytes: data.length, at: Date.now() });
+    this.pending.set(id, { devEui, fPort, data, at: Date.now() });
     try {
       await c.publishAsync(commandDownTopic(this.opts.topicPrefix, this.opts.applicationId, devEui), JSON.stringify(cmd), { qos: 1 });
     } catch (err) {
