@@ -88,6 +88,8 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
     expectStillOnSlot0(dir, r.events);
     expect(r.events.filter((e) => e.event === 'chunk').length).toBeGreaterThan(0);
     expect(world.reports).toEqual([{ status: 'failed', reason: 'patch: chunk digest mismatch' }]);
+    // the table is signed, so a bad body is first taken for damage in transit and fetched twice more
+    expect(r.events.filter((e) => e.event === 'refetch').length).toBe(2);
     // offered the same patch again, the device does not download it again at once
     expect(r.events.some((e) => e.event === 'skip')).toBe(true);
   });

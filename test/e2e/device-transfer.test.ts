@@ -82,4 +82,38 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/key file must hold the 32-byte device key as 64 hex digits/);
   });
+
+  it('survives a gateway link that corrupts random answers: never crashes, never boots a wrong image', async () => {
+    world = await startWorld(pair);
+    const w = world;
+    let seed = 99;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    let corrupted = 0;
+    w.tamper = (pkt) => {
+      if (rand() < 0.03 && pkt.payload.length > 0) {
+        corrupted++;
+        const at = Math.floor(rand() * pkt.payload.length);
+        pkt.payload[at] = pkt.payload[at]! ^ (1 << Math.floor(rand() * 8));
+      }
+      return pkt;
+    };
+    const outcomes: string[] = [];
+    for (let run = 0; run < 6; run++) {
+      const dir = flash();
+      const reportsBefore = w.reports.length;
+      const r = await runDevice(w.deviceArgs(dir, ['--max-wakes', '5', '--ack-timeout-ms', '50']));
+      expect(r.code, r.stderr).not.toBeNull(); // exited, not killed by a signal
+      expect([0, 4]).toContain(r.code);
+      const booted = r.events.filter((e) => e.event === 'bootloader').map((e) => e.a);
+      if (booted.includes(1)) {
+        expect(Buffer.compare(readSlot(dir, 1, w.toImage.length), w.toImage)).toBe(0);
+        outcomes.push('updated');
+      } else {
+        expect(booted.every((s) => s === 0)).toBe(true);
+        outcomes.push(w.reports.slice(reportsBefore).find((x) => x.status === 'failed')?.reason ?? `exit ${r.code}`);
+      }
+    }
+    console.log(`corrupted ${corrupted} answers; outcomes: ${outcomes.join(' / ')}`);
+    expect(corrupted).toBeGreaterThan(0);
+  });
 });

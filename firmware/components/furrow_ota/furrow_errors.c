@@ -24,6 +24,7 @@ const char *furrow_strerror(int err)
     case FURROW_ERR_RELEASE: return "release statement does not match the manifest";
     case FURROW_ERR_PATCH_DIGEST: return "patch digest mismatch";
     case FURROW_ERR_TABLE_DIGEST: return "chunk table digest differs from the manifest";
+    case FURROW_ERR_FLASH_VERIFY: return "flash does not read back what was written";
     case FURROW_ERR_REFUSED: return "this image failed its self-test before";
     default: return "unknown error";
     }

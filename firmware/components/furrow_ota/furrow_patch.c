@@ -169,6 +169,12 @@ static int verify_table(struct furrow_patch *p)
 static int complete_chunk(struct furrow_patch *p)
 {
     int r = furrow_apply_chunk(p);
+    if (r == FURROW_ERR_CHUNK_DIGEST) {
+        /* the table is authenticated, so the staged body was damaged on its way: drop it, so the
+         * caller can fetch this chunk again from its first byte */
+        p->pr.offset = p->body_start;
+        p->stage_erased_to = p->body_area;
+    }
     if (r)
         return r;
     p->body_start += furrow_body_len(&p->ch);

@@ -172,6 +172,6 @@ int furrow_apply_chunk(struct furrow_patch *p)
     /* read back what was written: catches a flash write that did not stick */
     if ((r = furrow_flash_sha256(port, p->out_slot, c->out_off, c->out_len, p->buf[0], sizeof p->buf[0], got)) != 0)
         return r;
-    return memcmp(got, want, 32) ? FURROW_ERR_CHUNK_DIGEST : 0;
+    return memcmp(got, want, 32) ? FURROW_ERR_FLASH_VERIFY : 0;
 }
 

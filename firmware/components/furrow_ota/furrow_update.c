@@ -93,6 +93,7 @@ static int checkpoint(void *arg, const struct furrow_patch_progress *pr)
 {
     struct furrow_update *u = arg;
     u->st.pr = *pr;
+    u->st.chunk_retries = 0;
     event(u, "chunk", NULL, pr->applied, pr->offset);
     return persist(u);
 }
@@ -104,11 +105,13 @@ static int download(struct furrow_update *u)
 {
     struct furrow_manifest *m = &u->st.m;
     struct furrow_coap_msg resp;
-    int r;
+    int r, refetch;
     r = furrow_patch_init(&u->patch, u->port, u->running, u->st.target, m->patch_size, m->table_digest,
                           m->has_base ? u->running_sha : NULL, &u->st.pr, checkpoint, u);
-    if (r)
+    if (r && !(r == FURROW_ERR_CHUNK_DIGEST && u->st.chunk_retries < FURROW_CHUNK_RETRIES))
         return fail(u, r, "patch");
+    if (r)
+        u->st.chunk_retries++;
     u->st.pr = u->patch.pr;
     while (u->patch.pr.offset < m->patch_size) {
         uint32_t off = u->patch.pr.offset, bs = 16u << u->st.szx, data_off, n;
@@ -133,8 +136,13 @@ static int download(struct furrow_update *u)
             n = m->patch_size - off;
         u->st.received += (uint32_t)resp.payload_len;
         r = furrow_patch_process(&u->patch, resp.payload + (off - data_off), n);
-        if (r)
+        refetch = r == FURROW_ERR_CHUNK_DIGEST && u->st.chunk_retries < FURROW_CHUNK_RETRIES;
+        if (refetch) {
+            u->st.chunk_retries++;
+            event(u, "refetch", "chunk digest mismatch", u->patch.pr.applied, u->patch.pr.offset);
+        } else if (r) {
             return fail(u, r, "patch");
+        }
         if (off < 160 && u->patch.pr.offset >= 160 &&
             (furrow_patch_result_size(&u->patch) != m->result_size ||
              memcmp(furrow_patch_result_sha(&u->patch), m->result_sha, 32)))
@@ -142,7 +150,7 @@ static int download(struct furrow_update *u)
         u->st.pr = u->patch.pr;
         if ((r = persist(u)) != 0)
             return fail(u, r, "state");
-        if (!resp.block2_more && u->patch.pr.offset < m->patch_size)
+        if (!resp.block2_more && u->patch.pr.offset < m->patch_size && !refetch)
             return fail(u, FURROW_ERR_PATCH_CORRUPT, "patch shorter than announced");
     }
     if ((r = furrow_patch_finalize(&u->patch)) != 0)
@@ -190,6 +198,7 @@ static int start_update(struct furrow_update *u, const struct furrow_checkin_res
     u->st.result = FURROW_RES_NONE;
     u->st.reason[0] = 0;
     u->st.trial_boots = 0;
+    u->st.chunk_retries = 0;
     u->st.received = 0;
     event(u, "manifest", m.version, m.patch_size, m.result_size);
     set_phase(u, FURROW_PH_DOWNLOAD);

@@ -16,7 +16,7 @@
 #define FURROW_ERR_PATCH_HEADER (-4)
 /** The patch body is inconsistent (control entry out of range, sizes disagree). */
 #define FURROW_ERR_PATCH_CORRUPT (-5)
-/** A chunk's SHA-256 differs from the chunk table (before or after writing). */
+/** A staged chunk body's SHA-256 differs from the (signed) chunk table: the body is re-fetched. */
 #define FURROW_ERR_CHUNK_DIGEST (-6)
 /** Something does not fit: image larger than the slot, chunk larger than the staging area. */
 #define FURROW_ERR_TOO_BIG (-7)
@@ -47,6 +47,8 @@
 
 /** The patch's chunk table digest is not the one in the signed manifest. */
 #define FURROW_ERR_TABLE_DIGEST (-20)
+/** What was written to the passive slot does not read back the same. */
+#define FURROW_ERR_FLASH_VERIFY (-22)
 /** The manifest's release digest was refused before (failed self-test). */
 #define FURROW_ERR_REFUSED (-21)
 

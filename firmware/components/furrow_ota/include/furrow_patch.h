@@ -77,7 +77,11 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
                       uint32_t patch_size, const uint8_t table_digest[32], const uint8_t *base_sha,
                       const struct furrow_patch_progress *pr, furrow_patch_checkpoint_fn cb, void *cb_arg);
 
-/** Takes the next patch bytes. Returns 0 or a negative FURROW_ERR_*. */
+/**
+ * Takes the next patch bytes. Returns 0 or a negative FURROW_ERR_*. FURROW_ERR_CHUNK_DIGEST means the
+ * staged body of the current chunk was damaged and has been dropped: progress moved back to the
+ * chunk's first byte, persist it and continue from there (or give up after a few tries).
+ */
 int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len);
 
 /** After the last byte: all chunks applied and the result SHA-256 matches. */

@@ -22,11 +22,13 @@ enum furrow_action { FURROW_ACT_CONTINUE = 0, FURROW_ACT_SLEEP, FURROW_ACT_REBOO
 #define FURROW_STATE_MAGIC 0x46525753u /* "FRWS" */
 #define FURROW_STATE_VERSION 1
 #define FURROW_TRIAL_RETRIES 3
+/** Times a chunk whose staged body fails its digest is fetched again before the patch is refused. */
+#define FURROW_CHUNK_RETRIES 2
 
 /** Persisted state (one blob). */
 struct furrow_persist {
     uint32_t magic, version;
-    uint8_t phase, target, szx, result, trial_boots, has_bad, pad[2];
+    uint8_t phase, target, szx, result, trial_boots, has_bad, chunk_retries, pad;
     uint64_t counter;
     uint32_t secure_version;
     char running_version[32];
