@@ -109,7 +109,9 @@ mqtt:
     const now = Date.now();
     const from = addRelease({ db, blobs, config, now }, { file: corpusPath('wled-esp32/0.14.3.bin'), product: 'wled', version: '0.14.3' }).release;
     const to = addRelease({ db, blobs, config, now }, { file: corpusPath('wled-esp32/0.14.4.bin'), product: 'wled', version: '0.14.4' }).release;
-    const built = await new PatchBuilder(db, blobs, () => config.delta, () => Date.now()).build(from.sha256, to.sha256);
+    const builder = new PatchBuilder(db, blobs, () => config.delta, () => Date.now());
+    const built = await builder.build(from.sha256, to.sha256);
+    await builder.close();
     const devices = new DeviceRepo(db);
     const keys = new Map<string, Buffer>();
     for (let i = 0; i < DEVICES; i++) {
