@@ -2,6 +2,7 @@ import { generate, parse } from 'coap-packet';
 import { describe, expect, it } from 'vitest';
 import type { DatagramTransport, PeerAddress } from '../../../src/bearer/types.ts';
 import { CONTENT } from '../../../src/coap/codes.ts';
+import { EXCHANGE_LIFETIME_MS, PeerTable } from '../../../src/coap/peers.ts';
 import { CoapServer, type Resource } from '../../../src/coap/server.ts';
 import { silentLogger } from '../../../src/log.ts';
 
@@ -132,9 +133,22 @@ describe('CoAP message layer', () => {
     expect(a.sent).toHaveLength(5);
   });
 
-  it('forgets peers after EXCHANGE_LIFETIME and stays under maxPeers', () => {
+  it('stays under maxPeers when many new endpoints appear', () => {
     const { a, server } = setup({ ratePerSecond: 1000, burst: 1000, repliesPerPeer: 4, maxPeers: 50 });
     for (let p = 0; p < 200; p++) a.deliver(req(1, ['echo']), 20000 + p);
     expect(server.peerCount).toBeLessThanOrEqual(50);
+  });
+
+  it('forgets a peer and its cached replies once EXCHANGE_LIFETIME has passed', () => {
+    const t = new PeerTable({ ratePerSecond: 10, burst: 10, repliesPerPeer: 2, maxPeers: 100 });
+    t.remember('p1', 1, Buffer.from([1]), 0);
+    t.remember('p1', 2, Buffer.from([2]), 0);
+    t.remember('p1', 3, Buffer.from([3]), 0);
+    // Two replies per peer: the oldest was replaced.
+    expect([t.cachedReply('p1', 1), t.cachedReply('p1', 3)]).toEqual([undefined, Buffer.from([3])]);
+    t.remember('p2', 1, Buffer.from([9]), EXCHANGE_LIFETIME_MS);
+    expect(t.sweep(EXCHANGE_LIFETIME_MS + 1)).toBe(1);
+    expect(t.size).toBe(1);
+    expect(t.cachedReply('p1', 3)).toBeUndefined();
   });
 });
