@@ -83,6 +83,8 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(emu.stats.unicastDown.frames - before).toBeGreaterThanOrEqual(Math.ceil(cp.patch.length / 32));
     expect(emu.stats.oversize).toBe(0);
     expect(gw.transport.devices.get(EUI(3))!.dr).toBe(0);
+    expect(gw.transport.blockSzxFor({ address: EUI(3), port: 0, bearer: 'lora' })).toBe(1);
+    expect(gw.transport.blockSzxFor({ address: EUI(2), port: 0, bearer: 'lora' })).toBe(3);
   });
 
   it('refuses to queue a frame larger than the device data rate carries', async () => {

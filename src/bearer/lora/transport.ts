@@ -3,9 +3,9 @@ import type { Logger } from '../../log.ts';
 import { FurrowError } from '../../errors.ts';
 import type { ChirpStackClient } from './chirpstack/client.ts';
 import type { Uplink } from './chirpstack/messages.ts';
-import { maxPayload } from './regional.ts';
+import { blockSzxForDr, maxPayload } from './regional.ts';
 import { SchcCompressor, SchcError } from './schc/compressor.ts';
-import { FURROW_RULES } from './schc/rules.ts';
+import { FURROW_RULES, MAX_BLOCK_OVERHEAD } from './schc/rules.ts';
 
 export interface LoraDeviceState {
   devEui: string;
@@ -60,6 +60,15 @@ export class LoraTransport implements DatagramTransport {
       throw new FurrowError('lora.fport_range', `lora.unicast.fPortBase ${opts.fPortBase} puts SCHC rules above FPort 223`, { exitCode: 2 });
     }
     opts.client.onUplink((u) => this.onUplink(u));
+  }
+
+  /**
+   * Largest Block2 SZX this device can receive at its current data rate (DR0-2: 1, DR3: 2, DR4-7: 3).
+   * `maxDatagram` is per bearer and fits only DR4-7; the CoAP layer should prefer this per peer for the
+   * check-in's preferred SZX and the block size it serves.
+   */
+  blockSzxFor(peer: PeerAddress): number {
+    return blockSzxForDr(this.device(peer.address).dr, MAX_BLOCK_OVERHEAD);
   }
 
   /** Frames that are not SCHC/CoAP (TS004, TS005, repair) arrive here by FPort. */
