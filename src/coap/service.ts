@@ -126,7 +126,7 @@ export class CoapService implements Service {
     });
     const patch = new PatchResource(deps);
     for (const r of [new CheckinResource(deps), new ManifestResource(deps), patch, new ReportResource(deps)]) server.addResource(r);
-    server.addResource(new WellKnownCoreResource(() => server.resources(), deps.limits.maxSzx));
+    server.addResource(new WellKnownCoreResource(() => server.resources(), () => deps.limits.maxSzx));
     transfers.start();
     const abandoned = transfers.abandonStale();
     if (abandoned > 0) this.log.info({ abandoned }, 'marked transfers idle for a week as aborted');

@@ -9,7 +9,8 @@ export class WellKnownCoreResource implements Resource {
 
   constructor(
     private readonly list: () => Resource[],
-    private readonly maxSzx: number,
+    /** Read per request so a config reload applies. */
+    private readonly maxSzx: () => number,
   ) {}
 
   handle(req: CoapRequest): CoapResponse | undefined {
@@ -24,6 +25,6 @@ export class WellKnownCoreResource implements Resource {
     );
     const blk = requestedBlock2(req);
     if (!blk.ok) return blk.res;
-    return block2Reply(req, body, { contentFormat: ContentFormat.LinkFormat, etag: etagOf(body), maxSzx: bearerSzx(req, this.maxSzx), block: blk.block }).res;
+    return block2Reply(req, body, { contentFormat: ContentFormat.LinkFormat, etag: etagOf(body), maxSzx: bearerSzx(req, this.maxSzx()), block: blk.block }).res;
   }
 }
