@@ -35,9 +35,9 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-export async function startMosquitto(): Promise<Broker> {
+export async function startMosquitto(onPort?: number): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'furrow-lora-mqtt-'));
-  const port = await freeTcpPort();
+  const port = onPort ?? (await freeTcpPort());
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 100000', 'set_tcp_nodelay true', 'log_type error', ''].join('\n'));
   let proc: ChildProcess;
