@@ -43,6 +43,9 @@ interface BearerState {
   link?: TokenBucket;
   queues: Map<string, TransferQueue>;
   stats: BearerStats;
+  /** LoRa: when each refused device may send its next block, and the end of that line (monotonic ms). */
+  reservations?: Map<string, number>;
+  cursor?: number;
 }
 
 /**
@@ -78,13 +81,15 @@ export class Scheduler implements TransmitGate {
         // The bucket starts empty: a restart must not grant a fresh burst on top of what was just sent.
         st.airBucket = new TokenBucket(st.lora.dutyCycle, Math.max(model.burstMs, st.lora.maxFrameMs), now, 0);
         st.window = new SlidingWindow(st.lora.windowMs, st.lora.windowLimitMs);
+        st.reservations = new Map();
+        st.cursor = now;
       }
       const linkRate = model.kind === 'lora' ? undefined : model.linkBytesPerSecond;
       if (linkRate) st.link = new TokenBucket(linkRate / 1000, Math.max(linkRate, 2048), now, 0);
       // Keep the accounting of an unchanged bearer across a reload: resetting it would let a reload
       // mint airtime.
       if (old && JSON.stringify(old.model) === JSON.stringify(model)) {
-        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues });
+        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues, reservations: old.reservations, cursor: old.cursor });
       } else old?.queues.forEach((q) => q.stop());
       next.set(name, st);
     }
@@ -187,6 +192,8 @@ export class Scheduler implements TransmitGate {
     const m = st.model;
     const datagram = bytes + COAP_BLOCK_OVERHEAD;
     const wire = datagram + overheadOf(m);
+    // Asking counts as using the slot, even when refused: a device waiting out a Max-Age keeps it.
+    this.queueOf.get(deviceId)?.touch(deviceId, mono);
     const refuse = (waitMs: number, reason: string): AdmitResult => {
       st.stats.refused++;
       return { ok: false, retryAfterSeconds: Math.max(0.001, waitMs / 1000), reason };
@@ -199,17 +206,47 @@ export class Scheduler implements TransmitGate {
       if (airtime > st.lora.dwellMs) {
         return refuse(3_600_000, `frame of ${wire} bytes takes ${airtime.toFixed(1)} ms on air, above the ${st.lora.dwellMs} ms dwell time; use blocks of at most ${st.lora.maxDatagram - COAP_BLOCK_OVERHEAD} bytes`);
       }
-      const reserve = m.controlReservePercent / 100 * st.lora.windowLimitMs;
+      const reserve = (m.controlReservePercent / 100) * st.lora.windowLimitMs;
       const wait = Math.max(st.airBucket!.waitMs(airtime, mono), st.window!.waitMs(airtime + reserve, mono));
-      if (wait > 0) return refuse(wait, `duty cycle: ${st.lora.describe} is used up for now`);
+      // A refusal is itself a downlink (the 5.03 with Max-Age): when the transport charges it, the
+      // device must come back late enough for that airtime to have been earned back too.
+      const refusalMs = wait > 0 || st.cursor! > mono ? loraTimeOnAirMs(st.lora.radio, Math.min(255, 24 + m.frameOverheadBytes)) / st.lora.dutyCycle : 0;
+      const line = this.lineUp(st, deviceId, mono, wait > 0 ? wait + (this.metered.has(bearer) ? refusalMs : 0) : 0, airtime / st.lora.dutyCycle);
+      // Short on purpose: the reason travels as the 5.03 diagnostic payload, on the same scarce airtime.
+      if (line > 0) return refuse(line, `duty cycle ${m.subBand}`);
     }
     if (st.link) {
       const wait = st.link.waitMs(wire, mono);
       if (wait > 0) return refuse(wait, `link rate of ${bearer} is used up for now`);
     }
-    this.queueOf.get(deviceId)?.touch(deviceId, mono);
     if (!this.metered.has(bearer)) this.charge(bearer, datagram);
     return { ok: true };
+  }
+
+  /**
+   * Devices refused for duty cycle are given staggered times, one frame interval apart, instead of all
+   * the same "when the bucket refills" (they would all come back together and all but one be refused
+   * again, each refusal costing a downlink). Returns 0 when the device may send now.
+   */
+  private lineUp(st: BearerState, deviceId: string, mono: number, waitMs: number, intervalMs: number): number {
+    const res = st.reservations!;
+    const mine = res.get(deviceId);
+    if (mine !== undefined && mono < mine - 1) return mine - mono;
+    if (res.size > 64) for (const [id, t] of res) if (t < mono - 3_600_000) res.delete(id);
+    if (waitMs <= 0 && (mine !== undefined || st.cursor! <= mono)) {
+      res.delete(deviceId);
+      return 0;
+    }
+    if (mine !== undefined) {
+      // Its turn came but the airtime is not there yet (replies nobody asked for took it): stay first.
+      const at = mono + Math.max(waitMs, 1);
+      res.set(deviceId, at);
+      return at - mono;
+    }
+    const at = Math.max(mono + waitMs, st.cursor!);
+    res.set(deviceId, at);
+    st.cursor = at + intervalMs;
+    return Math.max(1, at - mono);
   }
 
   /** Accounts a datagram that is leaving on a bearer (MeteredTransport calls this for every send). */
