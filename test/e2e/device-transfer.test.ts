@@ -98,7 +98,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
       return pkt;
     };
     const outcomes: string[] = [];
-    for (let run = 0; run < 6; run++) {
+    for (let run = 0; run < 4; run++) {
       const dir = flash();
       const reportsBefore = w.reports.length;
       const r = await runDevice(w.deviceArgs(dir, ['--max-wakes', '5', '--ack-timeout-ms', '50']));

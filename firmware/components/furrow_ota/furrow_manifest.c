@@ -18,7 +18,10 @@ int furrow_cose_verify(const struct furrow_port *port, const uint8_t *buf, size_
     uint8_t head[9], hash[32];
 
     furrow_cbor_init(&c, buf, len);
-    if (furrow_cbor_head(&c, FURROW_CBOR_TAG) != 18 || furrow_cbor_head(&c, FURROW_CBOR_ARRAY) != 4)
+    /* MANIFEST.md: tag 18 as the gateway writes it, or untagged as some COSE tools write it */
+    if (furrow_cbor_peek(&c) == FURROW_CBOR_TAG && furrow_cbor_head(&c, FURROW_CBOR_TAG) != 18)
+        return FURROW_ERR_CBOR;
+    if (furrow_cbor_head(&c, FURROW_CBOR_ARRAY) != 4)
         return FURROW_ERR_CBOR;
     prot = furrow_cbor_str(&c, FURROW_CBOR_BSTR, &plen);
     if (c.err || furrow_cbor_peek(&c) != FURROW_CBOR_MAP)

@@ -31,6 +31,30 @@ void furrow_hmac_sha256(const struct furrow_port *port, const uint8_t *key, size
     port->sha256_final(&c, out);
 }
 
+void furrow_request_mac(const struct furrow_port *port, const uint8_t key[32], char path, const char *device_id,
+                        uint64_t counter, const uint8_t *body, size_t len, uint8_t mac[16])
+{
+    /* PROTOCOL.md: HMAC-SHA256(K, path_byte || device_id || 0x00 || counter (8 bytes BE) || body)[0..16) */
+    uint8_t ctr[8], zero = 0, pb = (uint8_t)path, full[32];
+    const uint8_t *parts[5];
+    size_t lens[5];
+    int i;
+    for (i = 0; i < 8; i++)
+        ctr[i] = (uint8_t)(counter >> (56 - 8 * i));
+    parts[0] = &pb;
+    lens[0] = 1;
+    parts[1] = (const uint8_t *)device_id;
+    lens[1] = strlen(device_id);
+    parts[2] = &zero;
+    lens[2] = 1;
+    parts[3] = ctr;
+    lens[3] = 8;
+    parts[4] = body;
+    lens[4] = len;
+    furrow_hmac_sha256(port, key, 32, parts, lens, 5, full);
+    memcpy(mac, full, 16);
+}
+
 static int persist(struct furrow_update *u)
 {
     return u->port->state_store(u->port->arg, &u->st, sizeof u->st) ? FURROW_ERR_IO : 0;
@@ -45,27 +69,12 @@ static int post(struct furrow_update *u, char path, size_t blen, struct furrow_c
     for (attempt = 0; attempt < 2; attempt++) {
         struct furrow_cbor_w w;
         struct furrow_coap_req req;
-        uint8_t ctr[8], mac[32], zero = 0, pb = (uint8_t)path;
-        const uint8_t *parts[5];
-        size_t lens[5];
+        uint8_t mac[16];
         char p[2];
-        int i;
         u->st.counter++;
         if ((r = persist(u)) != 0)
             return r;
-        for (i = 0; i < 8; i++)
-            ctr[i] = (uint8_t)(u->st.counter >> (56 - 8 * i));
-        parts[0] = &pb;
-        lens[0] = 1;
-        parts[1] = (const uint8_t *)u->cfg->device_id;
-        lens[1] = strlen(u->cfg->device_id);
-        parts[2] = &zero;
-        lens[2] = 1;
-        parts[3] = ctr;
-        lens[3] = 8;
-        parts[4] = u->body;
-        lens[4] = blen;
-        furrow_hmac_sha256(u->port, u->cfg->key, 32, parts, lens, 5, mac);
+        furrow_request_mac(u->port, u->cfg->key, path, u->cfg->device_id, u->st.counter, u->body, blen, mac);
         furrow_cbor_w_init(&w, u->env, sizeof u->env);
         furrow_cbor_put_head(&w, FURROW_CBOR_ARRAY, 4);
         furrow_cbor_put_text(&w, u->cfg->device_id);

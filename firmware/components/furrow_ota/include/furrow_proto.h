@@ -10,6 +10,9 @@ struct furrow_checkin_resp {
     uint8_t etag[8], etag_len, patch_id[32], has_patch_id;
 };
 
+/** The request MAC of PROTOCOL.md (first 16 bytes of the HMAC). */
+void furrow_request_mac(const struct furrow_port *port, const uint8_t key[32], char path, const char *device_id,
+                        uint64_t counter, const uint8_t *body, size_t len, uint8_t mac[16]);
 /** Parses a check-in response body (2.05 payload). 0 or FURROW_ERR_CBOR. */
 int furrow_checkin_parse(const uint8_t *buf, size_t buf_len, struct furrow_checkin_resp *out);
 /** POST /c. Returns 0 (resp filled), FURROW_ERR_SERVER (u->sleep_s may hint), or a transport error. */
