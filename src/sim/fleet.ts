@@ -208,20 +208,21 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     () => finished >= o.devices || TERMINAL_STATES.includes(state as RolloutState) || state === 'halted',
     maxT,
     async () => {
-      if (++steps % 200 !== 0) return;
-      const r = repo().get('sim-rollout');
-      state = r?.state ?? 'unknown';
-      o.onProgress?.({ virtualMs: clock.t, updated, failed, total: o.devices, rolloutState: state, wave: r?.currentWave ?? 0 });
       if (o.restartAt !== undefined && restarts === 0 && finished >= o.restartAt * o.devices) {
+        // Between two events no exchange is in flight: stop and start the daemon on the same files.
         await daemon.stop();
         daemon = new Daemon({ config, file: join(dir, 'furrow.yaml') }, { log, clock });
         await daemon.start();
         restarts++;
       }
+      if (++steps % 50 !== 0) return;
+      const r = repo().get('sim-rollout');
+      state = r?.state ?? 'unknown';
+      o.onProgress?.({ virtualMs: clock.t, updated, failed, total: o.devices, rolloutState: state, wave: r?.currentWave ?? 0 });
     },
   );
-  // Let a halted rollout show that nothing more is offered: run on for a day of virtual time.
-  if ((state as string) === 'halted') await loop.run(() => false, clock.t + 24 * 3_600_000);
+  // Let a halted rollout show that nothing more is offered: run on for a few hours of virtual time.
+  if ((state as string) === 'halted') await loop.run(() => false, clock.t + 6 * 3_600_000);
   loop.stopped = true;
   for (const d of devices) d.close();
   const r = repo().get('sim-rollout');
