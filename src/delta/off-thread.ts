@@ -12,6 +12,8 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 const TSX_API = import.meta.resolve('tsx/esm/api');
 
 interface Pending {
+  /** The worker running it: a dying worker fails only its own builds. */
+  worker: Worker;
   resolve(b: Buffer): void;
   reject(e: Error): void;
   onProgress: ((done: number, total: number) => void) | undefined;
@@ -28,7 +30,7 @@ export class BuildWorker {
     const id = this.nextId++;
     const w = this.ensure();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress });
+      this.pending.set(id, { worker: w, resolve, reject, onProgress });
       w.postMessage({ id, oldImg, newImg, opts: plain } satisfies BuildRequest);
     });
   }
@@ -60,8 +62,11 @@ export class BuildWorker {
     });
     const failAll = (why: string) => {
       if (this.worker === w) this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(new FurrowError('DELTA_BUILD_FAILED', why));
-      this.pending.clear();
+      for (const [id, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.pending.delete(id);
+        p.reject(new FurrowError('DELTA_BUILD_FAILED', why));
+      }
     };
     w.on('error', (err) => failAll(`patch build worker crashed: ${err.message}`));
     w.on('exit', (code) => failAll(`patch build worker exited (code ${code}) before finishing`));
