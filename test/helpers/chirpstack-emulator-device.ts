@@ -162,17 +162,19 @@ export class FurrowLoraDevice implements DeviceApp {
   }
 
   /** Block2 download of `path` with the block size the device's data rate allows. */
-  async download(path: string[]): Promise<{ data: Buffer; blocks: number; szx: number }> {
+  async download(path: string[], fromOffset = 0): Promise<{ data: Buffer; blocks: number; szx: number }> {
     const szx = blockSzxForDr(this.o.dr, MAX_BLOCK_OVERHEAD);
     const parts: Buffer[] = [];
     let etag: string | undefined;
-    let num = 0;
+    // Resume: start at the block holding `fromOffset` (PROTOCOL.md: block = offset / block size).
+    const first = Math.floor(fromOffset / (16 << szx));
+    let num = first;
     for (;;) {
       const options: Array<{ name: 'Uri-Path' | 'Block2' | 'Size2'; value: Buffer }> = [
         ...path.map((s) => ({ name: 'Uri-Path' as const, value: Buffer.from(s) })),
         { name: 'Block2', value: blockValue(num, false, szx) },
       ];
-      if (num === 0) options.push({ name: 'Size2', value: Buffer.alloc(0) });
+      if (num === first) options.push({ name: 'Size2', value: Buffer.alloc(0) });
       const r = await this.request({ code: 'GET', options });
       if (r.code === '5.03') {
         const maxAge = uintOf(r.options.find((o) => o.name === 'Max-Age')?.value);
@@ -189,7 +191,7 @@ export class FurrowLoraDevice implements DeviceApp {
       num++;
       if (!(b & 8)) break;
     }
-    return { data: Buffer.concat(parts), blocks: num, szx };
+    return { data: Buffer.concat(parts), blocks: num - first, szx };
   }
 
   // ---- FUOTA agent ----

@@ -69,7 +69,7 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(dev.stats.coapRetransmissions).toBeGreaterThan(0); // the loss model did bite
   });
 
-  it('downloads at DR0 in 32-byte blocks with every frame inside the 51-byte limit', async () => {
+  it('downloads the corpus patch at DR0 in 32-byte blocks with every frame inside the 51-byte limit', async () => {
     const dev = add(3, 3);
     const c = await dev.checkin('probe-3', KEY(3), gw.product, cp.baseSha256);
     expect(c.code).toBe('2.05');
@@ -81,6 +81,9 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(r.szx).toBe(1);
     expect(r.data.equals(cp.patch)).toBe(true);
     expect(emu.stats.unicastDown.frames - before).toBeGreaterThanOrEqual(Math.ceil(cp.patch.length / 32));
+    // and it resumes mid-patch (after a power cut) from the block holding its offset
+    const tail = await dev.download(String(c.map.get(4)).split('/'), cp.patch.length - 1000);
+    expect(tail.data.equals(cp.patch.subarray(Math.floor((cp.patch.length - 1000) / 32) * 32))).toBe(true);
     expect(emu.stats.oversize).toBe(0);
     expect(gw.transport.devices.get(EUI(3))!.dr).toBe(0);
     expect(gw.transport.blockSzxFor({ address: EUI(3), port: 0, bearer: 'lora' })).toBe(1);
