@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { SerialPort } from 'serialport';
 import type { Logger } from '../log.ts';
@@ -41,6 +41,7 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
   private running = false;
   private lastError = '';
   private watchdog: NodeJS.Timeout | undefined;
+  private openedNode: string | undefined;
 
   constructor(
     private readonly opts: PortOptions,
@@ -60,8 +61,12 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
     // master went away can stay silent); a vanished device node settles it.
     this.watchdog = setInterval(() => {
       const p = this.port;
-      if (p?.isOpen && !existsSync(this.opts.path)) {
-        this.log.warn({ path: this.opts.path }, 'serial device node disappeared; closing the port');
+      if (!p?.isOpen) return;
+      const now = this.nodeId();
+      // Gone, or replaced by a new node (unplugged and replugged between two checks): the fd we hold
+      // points at the old device and will never answer again.
+      if (now !== this.openedNode) {
+        this.log.warn({ path: this.opts.path, replaced: now !== undefined }, now === undefined ? 'serial device node disappeared; closing the port' : 'serial device node was replaced (replugged); reopening');
         p.close();
       }
     }, 500);
@@ -100,6 +105,7 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
       this.attempt = 0;
       this.lastError = '';
       this.port = p;
+      this.openedNode = this.nodeId();
       this.log.info({ path: this.opts.path, baudRate: this.opts.baudRate }, 'serial port open');
       p.once('close', (closeErr?: Error & { disconnected?: boolean }) => {
         if (this.port === p) this.port = undefined;
@@ -110,6 +116,16 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
       });
       this.emit('open', p);
     });
+  }
+
+  /** Inode and device number of what the path resolves to now (symlinks followed). */
+  private nodeId(): string | undefined {
+    try {
+      const st = statSync(this.opts.path);
+      return `${st.dev}:${st.ino}:${st.rdev}`;
+    } catch {
+      return undefined;
+    }
   }
 
   private retry(reason: string): void {

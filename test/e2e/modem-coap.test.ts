@@ -44,8 +44,19 @@ async function setup(model: 'bg96' | 'bc66'): Promise<{ dev: TestDevice; patchPa
   return { dev, patchPath: map.get(4) as string, szx: model === 'bg96' ? 6 : 4 };
 }
 
+/** On failure, the modem log goes into the error: these runs depend on timing under load. */
+async function withLogs(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const tail = rig?.logs.dump().split('\n').slice(-40).join('\n') ?? '';
+    (err as Error).message += `\n--- modem log ---\n${tail}\n--- emulator faults: ${rig?.emu.faults.fired.join(', ')}`;
+    throw err;
+  }
+}
+
 describe('CoAP patch download through the emulated modem', () => {
-  it('BG96: survives registration loss, a USB unplug, dropped URCs, garbage and a late OK mid-transfer, resuming each time', async () => {
+  it('BG96: survives registration loss, a USB unplug, dropped URCs, garbage and a late OK mid-transfer, resuming each time', () => withLogs(async () => {
     const { dev, patchPath, szx } = await setup('bg96');
     const r = rig!;
     const parts: Buffer[] = [];
@@ -79,7 +90,7 @@ describe('CoAP patch download through the emulated modem', () => {
     expect(r.emu.faults.fired).toEqual(expect.arrayContaining(['drop-urc recv', expect.stringMatching(/^delay AT\+QISEND/)]));
     const rep = await dev.report('applied', [[4, Buffer.from(h!.patchId, 'hex')], [5, h!.patch.length]]);
     expect(rep.code).toBe('2.04');
-  });
+  }));
 
   it('libcoap coap-client-notls downloads the patch byte-exact through the modem, over line noise and a late answer', async () => {
     const { patchPath } = await setup('bg96');

@@ -193,6 +193,16 @@ describe('modem faults are survived', () => {
     // close() below stops it again: stop is safe to call twice.
   }, 15_000);
 
+  it('notices an unplug and replug quicker than its checks (a new device node at the same path)', async () => {
+    rig = await startRig('bg96');
+    await rig.waitState('ready');
+    const readyBefore = rig.logs.find('modem ready').length;
+    await rig.emu.vanish(0);
+    await expect.poll(() => rig!.logs.find('modem ready').length, { timeout: 10_000 }).toBeGreaterThan(readyBefore);
+    expect(rig.logs.has(/^modem serial port lost/)).toBe(true);
+    await roundTrip(rig, await device(), rig.emu, 'after-fast-replug');
+  });
+
   it('starts without a modem (port missing), keeps retrying, and brings the modem up once it is plugged in', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'furrow-modem-late-'));
     const link = join(dir, 'ttyLATE');
