@@ -13,6 +13,8 @@ const MAX_RETRANSMIT = 4;
 const code = (c: number) => `${c >> 5}.${String(c & 31).padStart(2, '0')}`;
 
 export interface DeviceStats {
+  /** Manifest payload received (its size, for lower bounds). */
+  manifestBytes: number;
   downBytes: number;
   retransmittedBytes: number;
   patchBytes: number;
@@ -28,7 +30,7 @@ export interface DeviceStats {
  * the staged offset. Time is virtual; the radio is the link model.
  */
 export class SimDevice {
-  readonly stats: DeviceStats = { downBytes: 0, retransmittedBytes: 0, patchBytes: 0, powerCuts: 0, refusals: 0 };
+  readonly stats: DeviceStats = { manifestBytes: 0, downBytes: 0, retransmittedBytes: 0, patchBytes: 0, powerCuts: 0, refusals: 0 };
   private sock: dgram.Socket | undefined;
   private mid = 0;
   private counter = 1;
@@ -161,6 +163,7 @@ export class SimDevice {
       }
       if (c !== '2.05') return false;
       const blk = decodeBlock(option(res, Opt.Block2) ?? Buffer.alloc(0));
+      if (!isPatch) this.stats.manifestBytes = Math.max(this.stats.manifestBytes, num * size + res.payload.length);
       if (isPatch) {
         const t = this.transfer!;
         const start = num * size;

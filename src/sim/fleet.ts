@@ -241,7 +241,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     rolloutReason: r?.reason ?? null,
     timeToUpdateMs: updatedAt.length ? Math.max(...updatedAt) : NaN,
     patchSize: o.patchSize,
-    manifestBytes: 0,
+    manifestBytes: Math.max(0, ...devices.map((d) => d.stats.manifestBytes)),
     downlinkBytes: monitor.downlinkBytes,
     minimumBytes: o.patchSize * devices.filter((d) => d.stats.result !== undefined).length,
     retransmittedBytes: sum((d) => d.stats.retransmittedBytes),

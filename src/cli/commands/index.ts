@@ -7,6 +7,7 @@ import { registerKeysGateway } from './keys-gateway.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
 import { registerRollout } from './rollout.ts';
+import { registerSimulate } from './simulate.ts';
 import { registerStart } from './start.ts';
 import { registerStatus } from './status.ts';
 
@@ -22,5 +23,6 @@ export const registrations: Array<(program: Command) => void> = [
   registerKeysGateway,
   registerDevices,
   registerRollout,
+  registerSimulate,
   registerModem,
 ];
