@@ -10,6 +10,7 @@ import type { DeviceRepo, DeviceRow } from '../store/devices.ts';
 import { BAD_REQUEST, UNAUTHORIZED } from './codes.ts';
 
 export const MAC_BYTES = 16;
+const UNKNOWN_DEVICE_KEY = Buffer.alloc(32);
 export type PathByte = 'c' | 'r';
 
 export function requestMac(key: Buffer, path: PathByte, deviceId: string, counter: number | bigint, body: Buffer): Buffer {
@@ -55,8 +56,9 @@ export class RequestAuthenticator {
     if (!bodyBytes) return { ok: false, code: BAD_REQUEST, message: 'envelope body must be a byte string', deviceId: id };
     if (!macBytes || macBytes.length !== MAC_BYTES) return { ok: false, code: BAD_REQUEST, message: `envelope mac must be a ${MAC_BYTES}-byte byte string`, deviceId: id };
     const keyRow = this.devices.key(id);
-    const expected = keyRow?.key ? requestMac(keyRow.key, path, id, counter, bodyBytes) : undefined;
-    if (!expected || !timingSafeEqual(expected, macBytes)) {
+    // An unknown id costs the same HMAC as a known one, so response timing does not reveal which ids exist.
+    const expected = requestMac(keyRow?.key ?? UNKNOWN_DEVICE_KEY, path, id, counter, bodyBytes);
+    if (!keyRow?.key || !timingSafeEqual(expected, macBytes)) {
       return { ok: false, code: UNAUTHORIZED, message: 'request not authenticated', deviceId: id };
     }
     if (!this.devices.advanceCounter(id, counter)) {
