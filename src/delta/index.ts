@@ -15,3 +15,5 @@ export {
 export { applyChunk, applyPatch, type ChunkOutput, StreamingApplier } from './apply.ts';
 export { DEFAULT_CHUNK_SIZE, DEFAULT_CODERS, encodeFullImage, encodePatch, type EncodeOptions } from './encode.ts';
 export { coderRamBytes } from './lzma-decoder.ts';
+export { PatchBuilder, type BuildProgress, type BuildResult } from './builder.ts';
+export { DeltaService } from './service.ts';
