@@ -42,6 +42,11 @@ static const char usage[] =
     "  --max-wakes N           give up (exit 4) after N sleeps (default 50)\n"
     "  --keep-running          do not exit when the server has nothing to do\n";
 
+/* options that take a value, each followed by a space */
+static const char value_opts[] = "--server --device-id --key-file --product --flash --image --gateway-pub --release-pub "
+                                 "--version --secure-version --slot-size --staging-size --power-cut-after "
+                                 "--power-cut-random --power-cut-range --ack-timeout-ms --max-szx --max-sleep --max-wakes ";
+
 static void json_str(const char *s)
 {
     putchar('"');
@@ -228,6 +233,10 @@ int main(int argc, char **argv)
             flag = 0;
         if (flag)
             continue;
+        if (strncmp(a, "--", 2) || !strstr(value_opts, a) || strstr(value_opts, a)[strlen(a)] != ' ') {
+            fputs(usage, stderr);
+            return die("unknown option", a);
+        }
         if (!v)
             return die("missing value after", a);
         i++;

@@ -73,6 +73,9 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
     const r = await runDevice(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/missing a required option/);
+    const typo = await runDevice([...world.deviceArgs(flash()), '--power-cut-aftr', '5']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/unknown option: --power-cut-aftr/);
   });
 
   it('refuses a key file that is not 32 bytes of hex', async () => {
