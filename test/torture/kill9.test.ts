@@ -10,6 +10,8 @@
  *
  * CI: FURROW_TORTURE_KILLS (default 6). `npm run torture`: 100 kills, more devices.
  */
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -132,6 +134,9 @@ mqtt:
     const fleet = [...keys].map(([id, key]) => new FleetDevice({ port: coapPort, id, key, product: 'wled', base, targetSha256: to.sha256, szx: SZX, blocksPerStep: 4, pauseMs: LONG ? 400 : 15 }));
     const running = fleet.map((d) => d.run());
 
+    const junk = dgram.createSocket('udp4');
+    junk.on('message', () => undefined);
+    await new Promise<void>((r) => junk.bind(0, '127.0.0.1', () => r()));
     const violations: string[] = [];
     let prev: Snapshot | undefined;
     const ackedEver = new Set<number>();
@@ -148,6 +153,8 @@ mqtt:
       const feedMark = feed.messages.length;
       // Acknowledged events must never come again: check what arrived since this start.
       const runMs = 200 + Math.floor(random() * 2300);
+      // Hostile datagrams at the real daemon while it works: it must still be alive for the SIGKILL.
+      for (let i = 0; i < 40; i++) junk.send(hostileDatagram(random), coapPort, '127.0.0.1');
       await new Promise((r) => setTimeout(r, runMs));
       const haveBefore = new Map(fleet.map((d) => [d.o.id, d.data.length]));
       const bootedBefore = new Set(fleet.filter((d) => d.bootedAck).map((d) => d.o.id));
@@ -213,6 +220,7 @@ mqtt:
     const doubledUnexpectedly = [...received].filter(([s, n]) => n > 1 && !pendingAtKills.has(s)).map(([s]) => s);
     const doubled = [...received].filter(([, n]) => n > 1).length;
     await feed.client.endAsync();
+    junk.close();
 
     console.log(
       `kill -9 torture (seed ${seed()}): ${cuts} SIGKILLs (${midTransferCuts} with a transfer in flight), ${DEVICES} devices, ` +
@@ -231,6 +239,16 @@ mqtt:
     expect(final.problems).toEqual([]);
   }, LONG ? 3_600_000 : 300_000);
 });
+
+/** Random bytes, or a plausible CoAP header with random options and payload (reaches option parsing). */
+function hostileDatagram(random: () => number): Buffer {
+  const b = randomBytes(1 + Math.floor(random() * 300));
+  if (random() < 0.7 && b.length >= 4) {
+    b[0] = 0x40 | (b[0]! & 0x3f & ~0x30) | (Math.floor(random() * 4) << 4); // version 1, any type, token length kept
+    b[1] = [1, 2, 3, 4, 0x45, 0][Math.floor(random() * 6)]!;
+  }
+  return b;
+}
 
 /** Reads the state with the daemon dead (or from a second connection while it runs). */
 function inspect(file: string, patchId: string): { integrity: string; s: Snapshot; problems: string[] } {
