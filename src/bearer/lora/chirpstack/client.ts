@@ -122,6 +122,14 @@ export class ChirpStackClient {
     }
   }
 
+  /**
+   * A Class A device that never uplinks again keeps its queue item in ChirpStack forever and never gets
+   * a txack: forget such items after six hours so the map cannot grow without bound.
+   */
+  private prunePending(now: number): void {
+    for (const [id, p] of this.pending) if (now - p.at > 6 * 3_600_000) this.pending.delete(id);
+  }
+
   /** True if the very same frame is still waiting in ChirpStack's queue for this device. */
   isQueued(devEui: string, fPort: number, data: Buffer): boolean {
     for (const p of this.pending.values()) if (p.devEui === devEui && p.fPort === fPort && p.data.equals(data)) return true;
@@ -139,7 +147,9 @@ export class ChirpStackClient {
     const id = randomUUID();
     const cmd = buildDownlink(id, devEui, fPort, data, confirmed);
     // Recorded before publishing: ChirpStack's txack can overtake the broker's PUBACK.
-    this.pending.set(id, { devEui, fPort, data, at: Date.now() });
+    const now = Date.now();
+    if (this.pending.size >= 10_000) this.prunePending(now);
+    this.pending.set(id, { devEui, fPort, data, at: now });
     try {
       await c.publishAsync(commandDownTopic(this.opts.topicPrefix, this.opts.applicationId, devEui), JSON.stringify(cmd), { qos: 1 });
     } catch (err) {
