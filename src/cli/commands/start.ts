@@ -42,5 +42,8 @@ export function registerStart(program: Command): void {
       });
       clearInterval(keepAlive);
       log.flush?.();
+      // Everything is stopped and flushed. A handle some library leaves open (a native build finishing
+      // on a worker, a socket closing slowly) must not keep a stopped daemon around for systemd to kill.
+      setTimeout(() => process.exit(), 2000).unref();
     });
 }
