@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { FurrowError, InputError } from '../errors.ts';
 import type { EncodeOptions } from './encode.ts';
-import type { BuildRequest, WorkerMessage } from './worker.ts';
+import type { BuildRequest, WorkerControl, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 const TSX_API = import.meta.resolve('tsx/esm/api');
@@ -39,7 +39,19 @@ export class BuildWorker {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
-    if (w) await w.terminate();
+    if (!w) return;
+    const inFlight = [...this.pending].filter(([, p]) => p.worker === w);
+    if (inFlight.length === 0) {
+      await w.terminate();
+      return;
+    }
+    // Terminating a thread while it is inside bsdiff-node's native call can abort the whole process, so
+    // a busy worker is told to exit once its current build returns; its builds fail now.
+    for (const [id, p] of inFlight) {
+      this.pending.delete(id);
+      p.reject(new FurrowError('DELTA_BUILD_FAILED', 'patch build worker exited (closed) before finishing'));
+    }
+    w.postMessage({ type: 'close' } satisfies WorkerControl);
   }
 
   private ensure(): Worker {

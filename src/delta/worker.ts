@@ -15,6 +15,11 @@ export interface BuildRequest {
   opts: Omit<EncodeOptions, 'onProgress'>;
 }
 
+/** Asks the worker to exit once the builds it is running have returned. */
+export interface WorkerControl {
+  type: 'close';
+}
+
 export type WorkerMessage =
   | { id: number; type: 'progress'; done: number; total: number }
   | { id: number; type: 'done'; patch: Uint8Array }
@@ -37,4 +42,18 @@ async function build(req: BuildRequest): Promise<void> {
   }
 }
 
-port.on('message', (req: BuildRequest) => void build(req));
+let active = 0;
+let closing = false;
+port.on('message', (msg: BuildRequest | WorkerControl) => {
+  if ('type' in msg) {
+    closing = true;
+    if (active === 0) process.exit(0);
+    return;
+  }
+  if (closing) return;
+  active++;
+  void build(msg).finally(() => {
+    active--;
+    if (closing && active === 0) process.exit(0);
+  });
+});
