@@ -10,10 +10,12 @@ export class MeteredTransport implements DatagramTransport {
   readonly name: string;
   readonly kind: DatagramTransport['kind'];
   readonly maxDatagram: number;
+  /** Datagrams not sent because they would have broken the duty cycle or dwell time. */
+  dropped = 0;
 
   constructor(
     readonly inner: DatagramTransport,
-    private readonly scheduler: Pick<Scheduler, 'charge' | 'meter'>,
+    private readonly scheduler: Pick<Scheduler, 'charge' | 'meter' | 'mayTransmit'>,
   ) {
     this.name = inner.name;
     this.kind = inner.kind;
@@ -30,7 +32,13 @@ export class MeteredTransport implements DatagramTransport {
   }
 
   send(data: Buffer, peer: PeerAddress): Promise<void> {
-    this.scheduler.charge(peer.bearer || this.name, data.length);
+    const bearer = peer.bearer || this.name;
+    if (!this.scheduler.mayTransmit(bearer, data.length)) {
+      // Radio silence instead of a violation: the device's CoAP retransmission asks again later.
+      this.dropped++;
+      return Promise.resolve();
+    }
+    this.scheduler.charge(bearer, data.length);
     return this.inner.send(data, peer);
   }
 

@@ -46,6 +46,8 @@ interface BearerState {
   /** LoRa: when each refused device may send its next block, and the end of that line (monotonic ms). */
   reservations?: Map<string, number>;
   cursor?: number;
+  /** Set by admit() on a metered bearer: the next datagram charged is that block. */
+  admittedPending?: number;
 }
 
 /**
@@ -196,6 +198,8 @@ export class Scheduler implements TransmitGate {
     this.queueOf.get(deviceId)?.touch(deviceId, mono);
     const refuse = (waitMs: number, reason: string): AdmitResult => {
       st.stats.refused++;
+      // The device keeps its slot while it waits out the Max-Age we are about to give it.
+      this.queueOf.get(deviceId)?.touch(deviceId, mono + waitMs);
       return { ok: false, retryAfterSeconds: Math.max(0.001, waitMs / 1000), reason };
     };
     const budget = this.usage.waitFor(bearer, m.sim, wire, nowWall);
@@ -208,10 +212,7 @@ export class Scheduler implements TransmitGate {
       }
       const reserve = (m.controlReservePercent / 100) * st.lora.windowLimitMs;
       const wait = Math.max(st.airBucket!.waitMs(airtime, mono), st.window!.waitMs(airtime + reserve, mono));
-      // A refusal is itself a downlink (the 5.03 with Max-Age): when the transport charges it, the
-      // device must come back late enough for that airtime to have been earned back too.
-      const refusalMs = wait > 0 || st.cursor! > mono ? loraTimeOnAirMs(st.lora.radio, Math.min(255, 24 + m.frameOverheadBytes)) / st.lora.dutyCycle : 0;
-      const line = this.lineUp(st, deviceId, mono, wait > 0 ? wait + (this.metered.has(bearer) ? refusalMs : 0) : 0, airtime / st.lora.dutyCycle);
+      const line = this.lineUp(st, deviceId, mono, wait, airtime / st.lora.dutyCycle);
       // Short on purpose: the reason travels as the 5.03 diagnostic payload, on the same scarce airtime.
       if (line > 0) return refuse(line, `duty cycle ${m.subBand}`);
     }
@@ -220,6 +221,7 @@ export class Scheduler implements TransmitGate {
       if (wait > 0) return refuse(wait, `link rate of ${bearer} is used up for now`);
     }
     if (!this.metered.has(bearer)) this.charge(bearer, datagram);
+    else st.admittedPending = (st.admittedPending ?? 0) + 1;
     return { ok: true };
   }
 
@@ -249,6 +251,20 @@ export class Scheduler implements TransmitGate {
     return Math.max(1, at - mono);
   }
 
+  /**
+   * Hard limit where bytes leave: may a datagram of this size go on air now without breaking the
+   * regulatory window (EU868 hourly duty cycle, US915 dwell)? MeteredTransport drops it otherwise; a
+   * CoAP client retransmits, so nothing is lost but time.
+   */
+  mayTransmit(bearer: string, datagramBytes: number): boolean {
+    const st = this.bearers.get(bearer);
+    if (!st?.lora || st.model.kind !== 'lora') return true;
+    const wire = datagramBytes + st.model.frameOverheadBytes;
+    if (wire > 255) return false;
+    const airtime = loraTimeOnAirMs(st.lora.radio, wire);
+    return airtime <= st.lora.dwellMs && st.window!.waitMs(airtime, this.clock.monotonic()) === 0;
+  }
+
   /** Accounts a datagram that is leaving on a bearer (MeteredTransport calls this for every send). */
   charge(bearer: string, datagramBytes: number): void {
     const st = this.bearers.get(bearer);
@@ -259,7 +275,12 @@ export class Scheduler implements TransmitGate {
     let airtime = 0;
     if (st.lora) {
       airtime = loraTimeOnAirMs(st.lora.radio, Math.min(255, wire));
-      st.airBucket!.force(airtime, mono);
+      // The hourly window counts every frame (it is the regulation). The pacing bucket counts the
+      // blocks it admitted; replies nobody asked about (check-in answers, 5.03s, ACKs) come out of the
+      // window's control reserve instead, so refusals cannot drive the bucket into a debt spiral.
+      const wasAdmitted = !this.metered.has(bearer) || (st.admittedPending ?? 0) > 0;
+      if (this.metered.has(bearer) && wasAdmitted) st.admittedPending! -= 1;
+      if (wasAdmitted) st.airBucket!.force(airtime, mono);
       st.window!.force(airtime, mono);
     }
     st.link?.force(wire, mono);

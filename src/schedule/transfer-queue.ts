@@ -93,10 +93,10 @@ export class TransferQueue {
   }
 
   /** Marks the device as using its slot (each admitted block does this). */
-  touch(deviceId: string, nowMono: number): boolean {
+  touch(deviceId: string, activeUntilMono: number): boolean {
     const g = this.grants.get(deviceId);
     if (!g) return false;
-    g.lastActivityMono = nowMono;
+    g.lastActivityMono = Math.max(g.lastActivityMono, activeUntilMono);
     return true;
   }
 

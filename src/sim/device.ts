@@ -232,7 +232,7 @@ export class SimDevice {
 
   private downlinkDelay(down: number): number {
     const l = this.o.link;
-    if (l.kind === 'nbiot') return this.pendingRtt / 2;
+    if (l.kind === 'nbiot') return this.pendingRtt / 2 + (down / l.bytesPerSecond) * 1000;
     return loraTimeOnAirMs(l.downlink, Math.min(255, down + l.frameOverheadBytes));
   }
 
@@ -241,7 +241,7 @@ export class SimDevice {
       const timer = setTimeout(() => {
         this.waiting = undefined;
         resolve(undefined);
-      }, 2000);
+      }, 250);
       this.waiting = (m, size) => {
         clearTimeout(timer);
         resolve(m ? { msg: m, size } : undefined);

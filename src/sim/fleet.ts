@@ -112,7 +112,7 @@ function linkFor(model: BearerModelConfig, loss: number): LinkModel {
       frameOverheadBytes: model.frameOverheadBytes,
     };
   }
-  return { kind: 'nbiot', rttMs: [1000, 3000], loss, rsrp: -100 };
+  return { kind: 'nbiot', rttMs: [1000, 3000], bytesPerSecond: model.kind === 'nbiot' ? model.bytesPerSecond.ce0 : 2500, loss, rsrp: -100 };
 }
 
 async function freePort(): Promise<number> {

@@ -6,6 +6,8 @@ export type LinkModel =
       kind: 'nbiot';
       /** Round trip per request/response, uniformly drawn from [min, max] ms (NB-IoT: 1-3 s). */
       rttMs: [number, number];
+      /** Downlink rate one transfer gets (NB-IoT CE0 ~ 20 kbit/s); a reply takes size / rate on top of the RTT. */
+      bytesPerSecond: number;
       loss: number;
       rsrp: number;
     }

@@ -1,0 +1,82 @@
+/**
+ * `npm run bench:fleet`: 1000 simulated devices against the real daemon (in process, loopback UDP,
+ * virtual clock), once on the NB-IoT model and once on the LoRa EU868 model. Prints time to update
+ * against a lower bound computed from the radio model, bytes on air against the minimum, and
+ * duty-cycle violations (must be 0). Arguments: [devices] [nbiot|lora-eu868|all].
+ */
+import { runFleet, type FleetResult } from '../../src/sim/fleet.ts';
+import { progressLine } from '../../src/sim/report.ts';
+import { loraLimits } from '../../src/schedule/bearer-model.ts';
+import { loraTimeOnAirMs } from '../../src/schedule/lora-airtime.ts';
+import { formatDuration } from '../../src/schedule/units.ts';
+
+const N = Number(process.argv[2] ?? 1000);
+const which = process.argv[3] ?? 'all';
+/** Smallest CoAP header a Block2 reply can have here: 4 header + 2 token + 9 ETag + 2 Block2 + 1 marker. */
+const MIN_COAP = 18;
+
+/**
+ * LoRa: the gateway must put every manifest and patch block on air once; the sub-band duty cycle caps
+ * how fast. Bound = devices × Σ ToA(block frames) / duty cycle. (Check-in replies and report ACKs are
+ * needed too but are left out, so the bound stays a bound.)
+ */
+function loraBound(r: FleetResult): number {
+  if (r.model.kind !== 'lora') throw new Error('not lora');
+  const lim = loraLimits(r.model);
+  const frames = (bytes: number) => {
+    let air = 0;
+    for (let left = bytes; left > 0; left -= r.blockSize) air += loraTimeOnAirMs(lim.radio, Math.min(left, r.blockSize) + MIN_COAP + (r.model as { frameOverheadBytes: number }).frameOverheadBytes);
+    return air;
+  };
+  return (r.devices * (frames(r.patchSize) + frames(r.manifestBytes))) / lim.dutyCycle;
+}
+
+/**
+ * NB-IoT: a transfer holds one of the cell's slots (CE0: maxConcurrent.ce0) from the granting check-in
+ * to its last block: one round trip per block (mean of the 1-3 s model) plus the block bytes at the CE0
+ * rate. Bound = ceil(devices / slots) × that time (slots run side by side, each serving devices in turn).
+ */
+function nbiotBound(r: FleetResult): number {
+  if (r.model.kind !== 'nbiot') throw new Error('not nbiot');
+  const blocks = Math.ceil(r.patchSize / r.blockSize) + Math.ceil(r.manifestBytes / r.blockSize);
+  const perDevice = blocks * 2000 + ((r.patchSize + r.manifestBytes + blocks * MIN_COAP) / r.model.bytesPerSecond.ce0) * 1000;
+  return Math.ceil(r.devices / r.model.maxConcurrent.ce0) * perDevice;
+}
+
+const rows: string[][] = [];
+for (const bearer of ['nbiot', 'lora-eu868'] as const) {
+  if (which !== 'all' && which !== bearer) continue;
+  let last = 0;
+  const r = await runFleet({
+    devices: N,
+    bearer,
+    patchSize: bearer === 'nbiot' ? 8192 : 1024,
+    waves: [{ size: 'rest' }],
+    seed: 42,
+    onProgress: (p) => {
+      const now = performance.now();
+      if (now - last < 1000) return;
+      last = now;
+      process.stderr.write(`${bearer}: ${progressLine(p)}\n`);
+    },
+  });
+  const bound = bearer === 'nbiot' ? nbiotBound(r) : loraBound(r);
+  rows.push([
+    bearer,
+    String(r.devices),
+    `${r.updated}`,
+    formatDuration(r.timeToUpdateMs),
+    formatDuration(bound),
+    (r.timeToUpdateMs / bound).toFixed(3),
+    `${(r.downlinkBytes / 1024).toFixed(0)} KiB`,
+    `${(r.minimumBytes / 1024).toFixed(0)} KiB`,
+    `${(r.retransmittedBytes / 1024).toFixed(1)} KiB`,
+    String(r.refusals),
+    String(r.dutyCycleViolations),
+    `${(r.realMs / 1000).toFixed(1)} s`,
+  ]);
+}
+const head = ['bearer', 'devices', 'updated', 'time to update', 'lower bound', 'ratio', 'bytes on air', 'minimum', 'retransmitted', '5.03', 'violations', 'real time'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+process.stdout.write(`\nfurrow fleet bench (target: ratio <= 1.10, violations = 0)\n${line(head)}\n${rows.map(line).join('\n')}\n`);
