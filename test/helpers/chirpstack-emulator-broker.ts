@@ -1,68 +1,25 @@
 /**
- * mosquitto (Debian package `mosquitto`) on a free loopback port for the LoRa tests. A missing binary
- * fails the test with the package name (global-setup checks it too).
+ * mosquitto (Debian package `mosquitto`) on a free loopback port for the LoRa tests: the telemetry tests'
+ * launcher without persistence, with Nagle off so frame round trips are not delayed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ port, host: '127.0.0.1' });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+import { Mosquitto } from '../integration/mqtt-broker.ts';
 
 export interface Broker {
   url: string;
   stop(): Promise<void>;
 }
 
-export async function startMosquitto(onPort?: number): Promise<Broker> {
+/** `port`: listen there (a test that starts its client before the broker); else a free one. */
+export async function startMosquitto(port?: number): Promise<Broker> {
   const dir = mkdtempSync(join(tmpdir(), 'furrow-lora-mqtt-'));
-  const port = onPort ?? (await freeTcpPort());
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'max_queued_messages 100000', 'set_tcp_nodelay true', 'log_type error', ''].join('\n'));
-  let proc: ChildProcess;
-  let log = '';
-  const failed = new Promise<never>((_, reject) => {
-    proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.once('error', (err) => reject(new Error(`cannot start mosquitto (apt-get install -y mosquitto): ${err.message}`)));
-    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  });
-  const deadline = Date.now() + 10_000;
-  const up = (async () => {
-    while (!(await portOpen(port))) {
-      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port}: ${log}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  await Promise.race([failed, up]);
+  const broker = await Mosquitto.start(dir, { persistent: false, lines: ['set_tcp_nodelay true'], ...(port === undefined ? {} : { port }) });
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: broker.url,
     async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await exited;
-      }
+      await broker.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

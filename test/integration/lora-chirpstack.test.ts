@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChirpStackClient } from '../../src/bearer/lora/chirpstack/client.ts';
 import type { Ack, TxAck, Uplink } from '../../src/bearer/lora/chirpstack/messages.ts';
 import { silentLogger } from '../../src/log.ts';
-import { freeTcpPort, startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
+import { startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
+import { freeTcpPort } from '../helpers/daemon.ts';
 import { ChirpStackEmulator } from '../helpers/chirpstack-emulator.ts';
 import { APP_ID } from '../helpers/chirpstack-emulator-gateway.ts';
 

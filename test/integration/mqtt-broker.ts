@@ -48,9 +48,9 @@ export class Mosquitto {
   ) {}
 
   /** `persistent`: save sessions on every change (slower), so a persistent consumer survives a broker SIGKILL. */
-  static async start(dir: string, opts: { persistent?: boolean; listenerLines?: string[]; lines?: string[]; anonymous?: boolean } = {}): Promise<Mosquitto> {
+  static async start(dir: string, opts: { persistent?: boolean; listenerLines?: string[]; lines?: string[]; anonymous?: boolean; port?: number } = {}): Promise<Mosquitto> {
     const persistent = opts.persistent ?? true;
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const conf = join(dir, 'mosquitto.conf');
     const store = join(dir, 'mosquitto-store');
     mkdirSync(store, { recursive: true });
