@@ -53,6 +53,8 @@ for (const bearer of ['nbiot', 'lora-eu868'] as const) {
     patchSize: bearer === 'nbiot' ? 8192 : 1024,
     waves: [{ size: 'rest' }],
     seed: 42,
+    // Bounded so the bench ends: LoRa at this scale is far from the bound (see the closing note of issue 7).
+    maxVirtualHours: bearer === 'nbiot' ? 48 : 96,
     onProgress: (p) => {
       const now = performance.now();
       if (now - last < 1000) return;
@@ -65,9 +67,9 @@ for (const bearer of ['nbiot', 'lora-eu868'] as const) {
     bearer,
     String(r.devices),
     `${r.updated}`,
-    formatDuration(r.timeToUpdateMs),
+    r.updated === r.devices ? formatDuration(r.timeToUpdateMs) : `incomplete after ${formatDuration(96 * 3_600_000)}`,
     formatDuration(bound),
-    (r.timeToUpdateMs / bound).toFixed(3),
+    r.updated === r.devices ? (r.timeToUpdateMs / bound).toFixed(3) : `> ${((96 * 3_600_000) / bound).toFixed(2)}`,
     `${(r.downlinkBytes / 1024).toFixed(0)} KiB`,
     `${(r.minimumBytes / 1024).toFixed(0)} KiB`,
     `${(r.retransmittedBytes / 1024).toFixed(1)} KiB`,
