@@ -108,15 +108,32 @@ function checkNotNewer(db: Db, migrations: Migration[], file: string): void {
   }
 }
 
-/** Applies every migration above PRAGMA user_version, each in its own transaction. */
+/**
+ * Applies every migration not yet recorded in `schema_migrations`, each in its own transaction. Modules
+ * own number ranges, so a migration can arrive with a number below one already applied: tracking the set
+ * (not just the highest number) applies it anyway. `user_version` keeps the highest number applied, for
+ * the "database is newer than this furrow" check.
+ */
 export function migrate(db: Db, migrations: Migration[], log: Logger | undefined, file = 'database'): number {
   checkNotNewer(db, migrations, file);
-  const current = schemaVersion(db);
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  if (applied.size === 0 && schemaVersion(db) > 0) {
+    // A database from before schema_migrations existed recorded only user_version.
+    const current = schemaVersion(db);
+    for (const m of migrations) {
+      if (m.version > current) continue;
+      record.run(m.version, m.name, Date.now());
+      applied.add(m.version);
+    }
+  }
   for (const m of migrations) {
-    if (m.version <= current) continue;
+    if (applied.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
+      record.run(m.version, m.name, Date.now());
+      db.pragma(`user_version = ${Math.max(m.version, schemaVersion(db))}`);
     })();
     log?.info({ module: 'store', version: m.version, migration: m.name }, 'applied migration');
   }

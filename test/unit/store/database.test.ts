@@ -42,6 +42,17 @@ describe('SQLite store', () => {
     db.close();
   });
 
+  it('applies a migration numbered below one already applied (modules own number ranges)', () => {
+    const file = join(tmp.dir, 'furrow.db');
+    const a = { version: 1, name: 'a', sql: 'CREATE TABLE a (x INTEGER);' };
+    const c = { version: 40, name: 'c', sql: 'CREATE TABLE c (z INTEGER);' };
+    openDatabase(file, { migrations: [a, c] }).close();
+    const db = openDatabase(file, { migrations: [a, { version: 30, name: 'b', sql: 'CREATE TABLE b (y INTEGER);' }, c] });
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'b'").get()).toEqual({ n: 1 });
+    expect(schemaVersion(db)).toBe(40);
+    db.close();
+  });
+
   it('refuses a database written by a newer furrow, saying so', () => {
     const file = join(tmp.dir, 'furrow.db');
     const raw = new Database(file);
