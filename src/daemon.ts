@@ -11,6 +11,7 @@ import type { DaemonContext } from './context.ts';
 import { errorMessage } from './errors.ts';
 import { EventBus } from './events.ts';
 import type { Logger } from './log.ts';
+import { chainGates } from './policy.ts';
 import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
 import { RolloutService } from './rollout/service.ts';
@@ -70,7 +71,9 @@ function buildServices(ctx: DaemonContext): Service[] {
   const metered = raw.some((t) => ctx.config.schedule.bearers[t.name]);
   const transports = modem || metered || ctx.config.lora ? raw.map((t) => (ctx.config.schedule.bearers[t.name] ? new MeteredTransport(t, schedule.scheduler) : t)) : undefined;
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
-  services.push(new CoapService(ctx, { policy: rollout.engine, gate: schedule.scheduler, patches: delta, ...(transports ? { transports } : {}) }));
+  // Every block asks the rollout engine first (maintenance windows hold in-flight transfers), then the
+  // scheduler, which charges what it admits and so must come last.
+  services.push(new CoapService(ctx, { policy: rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), patches: delta, ...(transports ? { transports } : {}) }));
   services.push(...telemetry.frontends);
   return services;
 }

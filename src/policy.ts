@@ -28,12 +28,35 @@ export interface UpdatePolicy {
 
 export type AdmitResult = { ok: true } | { ok: false; retryAfterSeconds: number; reason: string };
 
+/** Which transfer a block belongs to: lets a gate hold one update without knowing how it was chosen. */
+export interface TransferRef {
+  patchId: string;
+  releaseSha256: string;
+}
+
 /**
  * Scheduler: may these bytes leave on this bearer now? Called where bytes leave (each Block2 reply),
- * so a duty cycle or byte budget is enforced, not just planned.
+ * so a duty cycle or byte budget is enforced, not just planned. `transfer` is given for patch blocks;
+ * the rollout engine uses it to hold a transfer through a maintenance window that began mid-download.
  */
 export interface TransmitGate {
-  admit(bearer: string, deviceId: string, bytes: number): AdmitResult;
+  admit(bearer: string, deviceId: string, bytes: number, transfer?: TransferRef): AdmitResult;
+}
+
+/**
+ * One gate made of several, asked in order; the first refusal wins and later gates are not asked, so a
+ * gate that charges what it admits (the scheduler) must come last.
+ */
+export function chainGates(...gates: TransmitGate[]): TransmitGate {
+  return {
+    admit(bearer, deviceId, bytes, transfer) {
+      for (const g of gates) {
+        const r = g.admit(bearer, deviceId, bytes, transfer);
+        if (!r.ok) return r;
+      }
+      return { ok: true };
+    },
+  };
 }
 
 export interface PatchInfo {

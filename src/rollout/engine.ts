@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { EventBus, FurrowEvents } from '../events.ts';
 import type { Logger } from '../log.ts';
-import type { CheckinFacts, PatchProvider, UpdateDecision, UpdatePolicy } from '../policy.ts';
+import type { AdmitResult, CheckinFacts, PatchProvider, TransferRef, TransmitGate, UpdateDecision, UpdatePolicy } from '../policy.ts';
 import type { TransferAnswer, TransferRequest } from '../schedule/scheduler.ts';
 import type { DeviceRepo } from '../store/devices.ts';
 import type { ReleaseRepo } from '../store/releases.ts';
@@ -46,7 +46,7 @@ const TICK_MIN_MS = 250;
  * through waves, soaks and halts. SQLite is the source of truth (the CLI changes rollouts beside the
  * running daemon); in memory are only parsed specs and the monotonic anchors of running soak timers.
  */
-export class RolloutEngine implements UpdatePolicy {
+export class RolloutEngine implements UpdatePolicy, TransmitGate {
   private live: Live[] = [];
   private readonly soakAnchor = new Map<string, { wave: number; mono: number; base: number }>();
   private readonly lastState = new Map<string, RolloutState>();
@@ -146,6 +146,25 @@ export class RolloutEngine implements UpdatePolicy {
     }
     if (!covered && this.d.fallback) return this.d.fallback.decide(facts);
     return { kind: 'none' };
+  }
+
+  /**
+   * Per block (TransmitGate, chained before the scheduler): a transfer of a rollout's release that is
+   * under way when a maintenance window begins is held until the window ends, not only new offers.
+   * Blocks of anything this engine did not hand out (no in-flight membership for that release) pass.
+   */
+  admit(_bearer: string, deviceId: string, _bytes: number, transfer?: TransferRef): AdmitResult {
+    if (!transfer) return { ok: true };
+    this.tick(false);
+    const now = this.d.clock.now();
+    for (const l of this.live) {
+      if (l.row.releaseSha256 !== transfer.releaseSha256) continue;
+      const m = this.d.rollouts.member(l.row.id, deviceId);
+      if (!m || !IN_FLIGHT.includes(m.state)) continue;
+      const win = windowVerdict(l.spec, now);
+      if (!win.open) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((win.untilMs - now) / 1000)), reason: win.reason };
+    }
+    return { ok: true };
   }
 
   /** A device report (POST /r) moves its membership on and may trip a halt. */

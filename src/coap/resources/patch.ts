@@ -42,7 +42,7 @@ export class PatchResource implements Resource {
     });
     if (out.offset < 0) return out.res;
     const bearer = req.peer.bearer;
-    const admit = this.d.gate.admit(bearer, delivery.deviceId, out.length);
+    const admit = this.d.gate.admit(bearer, delivery.deviceId, out.length, { patchId: delivery.patchId, releaseSha256: delivery.releaseSha256 });
     if (!admit.ok) {
       // RFC 7252 §5.10.5: Max-Age on 5.03 tells the client when to retry.
       return errorResponse(SERVICE_UNAVAILABLE, admit.reason, [{ number: Opt.MaxAge, value: encodeUint(Math.max(1, Math.ceil(admit.retryAfterSeconds))) }]);
