@@ -13,6 +13,12 @@ export interface DatagramTransport {
   readonly name: string;
   /** Largest datagram this bearer carries; the CoAP layer picks block sizes below it. */
   readonly maxDatagram: number;
+  /**
+   * Largest CoAP payload one datagram carries to this peer (after the header and options of a Block2
+   * response), when that differs per peer: a LoRa device's data rate decides its frame size. The CoAP
+   * layer caps the block sizes it advises and serves by this; without it only `maxDatagram` counts.
+   */
+  maxPayloadFor?(peer: PeerAddress): number;
   /** The kind of radio, used by the scheduler's airtime model. */
   readonly kind: 'udp' | 'nbiot' | 'ltem' | 'lora';
   start(): Promise<void>;

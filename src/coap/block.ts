@@ -34,6 +34,13 @@ export function szxForDatagram(maxDatagram: number, overhead = 64): number {
   return szx;
 }
 
+/** Largest SZX whose block is at most `payload` bytes; 0 (16 B) when even that is larger. */
+export function szxForPayload(payload: number): number {
+  let szx = 6;
+  while (szx > 0 && blockSize(szx) > payload) szx--;
+  return szx;
+}
+
 export type BlockSlice =
   | { ok: true; num: number; szx: number; offset: number; length: number; more: boolean }
   | { ok: false; reason: string };

@@ -1,13 +1,22 @@
 /** Helpers shared by the resources: method checks, POST body limits, Block2 replies. */
 import { createHash } from 'node:crypto';
 import { BAD_OPTION, BAD_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND, Opt, REQUEST_ENTITY_TOO_LARGE, UNSUPPORTED_CONTENT_FORMAT, ContentFormat, CONTENT } from './codes.ts';
-import { blockSize, decodeBlock, encodeBlock, sliceBlock2, szxForDatagram, type BlockOption } from './block.ts';
+import { blockSize, decodeBlock, encodeBlock, sliceBlock2, szxForDatagram, szxForPayload, type BlockOption } from './block.ts';
 import { encodeUint, option, decodeUint, type CoapOption } from './message.ts';
 import { errorResponse, type CoapRequest, type CoapResponse } from './server.ts';
 
-/** The SZX a bearer can carry, capped by configuration. */
+/**
+ * The SZX that reaches this peer, capped by configuration: the bearer's datagram size, and the peer's
+ * own limit when the transport knows one (a LoRa device at DR0 takes 32-byte blocks, not the 128 of DR5).
+ */
 export function bearerSzx(req: CoapRequest, maxSzx: number): number {
-  return Math.min(maxSzx, szxForDatagram(req.transport.maxDatagram));
+  const peerLimit = peerPayloadLimit(req);
+  return Math.min(maxSzx, szxForDatagram(req.transport.maxDatagram), peerLimit === undefined ? 6 : szxForPayload(peerLimit));
+}
+
+/** The transport's per-peer payload limit (DatagramTransport.maxPayloadFor), if it has one. */
+export function peerPayloadLimit(req: CoapRequest): number | undefined {
+  return req.transport.maxPayloadFor?.(req.peer);
 }
 
 export function requireMethod(req: CoapRequest, method: number, name: string): CoapResponse | undefined {

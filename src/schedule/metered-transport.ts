@@ -23,6 +23,12 @@ export class MeteredTransport implements DatagramTransport {
     scheduler.meter(inner.name);
   }
 
+  /** The wrapped bearer's per-peer limit (LoRa: by data rate); metering does not change frame sizes. */
+  get maxPayloadFor(): DatagramTransport['maxPayloadFor'] {
+    const inner = this.inner;
+    return inner.maxPayloadFor ? (peer: PeerAddress) => inner.maxPayloadFor!(peer) : undefined;
+  }
+
   start(): Promise<void> {
     return this.inner.start();
   }

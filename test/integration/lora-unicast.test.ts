@@ -44,6 +44,7 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(r.code).toBe('2.05');
     expect(r.map.get(1)).toBe(2); // decision: update
     expect(r.map.get(5)).toBe(cp.patch.length);
+    expect(r.map.get(7)).toBe(3); // DR5 carries 128-byte blocks (SZX 3)
     expect(String(r.map.get(4))).toMatch(/^p\//);
     expect(gw.transport.devices.get(EUI(1))).toMatchObject({ dr: 5, deviceClass: 'A' });
     expect(gw.transport.stats.framesUp).toBeGreaterThanOrEqual(1);
@@ -73,6 +74,8 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     const dev = add(3, 3);
     const c = await dev.checkin('probe-3', KEY(3), gw.product, cp.baseSha256);
     expect(c.code).toBe('2.05');
+    // the advised block size follows this device's data rate (DR3: 64 B), not the bearer's 242-byte DR5 frames
+    expect(c.map.get(7)).toBe(2);
     // ADR moves the device down to DR0 before the download starts.
     emu.devices.get(EUI(3))!.dr = 0;
     (dev as unknown as { o: { dr: number } }).o.dr = 0;
@@ -88,6 +91,14 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(gw.transport.devices.get(EUI(3))!.dr).toBe(0);
     expect(gw.transport.blockSzxFor({ address: EUI(3), port: 0, bearer: 'lora' })).toBe(1);
     expect(gw.transport.blockSzxFor({ address: EUI(2), port: 0, bearer: 'lora' })).toBe(3);
+    // A DR0 device that asks for 128-byte blocks gets 32-byte ones from the offset it asked for.
+    const r128 = await dev.request({ code: 'GET', options: [...String(c.map.get(4)).split('/').map((s) => ({ name: 'Uri-Path' as const, value: Buffer.from(s) })), { name: 'Block2', value: Buffer.from([(2 << 4) | 3]) }] });
+    expect(r128.code).toBe('2.05');
+    const b = r128.options.find((o) => o.name === 'Block2')!.value[0]!;
+    expect(b & 7).toBe(1); // SZX 1 = 32 bytes
+    expect(b >> 4).toBe(8); // block 2 of 128 B = block 8 of 32 B: offset 256
+    expect(r128.payload.equals(cp.patch.subarray(256, 288))).toBe(true);
+    expect(emu.stats.oversize).toBe(0);
   });
 
   it('refuses to queue a frame larger than the device data rate carries', async () => {

@@ -62,13 +62,18 @@ export class LoraTransport implements DatagramTransport {
     opts.client.onUplink((u) => this.onUplink(u));
   }
 
-  /**
-   * Largest Block2 SZX this device can receive at its current data rate (DR0-2: 1, DR3: 2, DR4-7: 3).
-   * `maxDatagram` is per bearer and fits only DR4-7; the CoAP layer should prefer this per peer for the
-   * check-in's preferred SZX and the block size it serves.
-   */
+  /** Largest Block2 SZX this device can receive at its current data rate (DR0-2: 1, DR3: 2, DR4-7: 3). */
   blockSzxFor(peer: PeerAddress): number {
     return blockSzxForDr(this.device(peer.address).dr, MAX_BLOCK_OVERHEAD);
+  }
+
+  /**
+   * DatagramTransport.maxPayloadFor: the CoAP payload that fits one frame at the device's current data
+   * rate next to the worst-case compressed Block2 header (DR0-2: 32, DR3: 96, DR4-7: 223 bytes). The
+   * CoAP server caps its advised and served block sizes by it.
+   */
+  maxPayloadFor(peer: PeerAddress): number {
+    return maxPayload(this.device(peer.address).dr, this.opts.repeaterCompatible) - MAX_BLOCK_OVERHEAD;
   }
 
   /** Frames that are not SCHC/CoAP (TS004, TS005, repair) arrive here by FPort. */
