@@ -54,14 +54,9 @@ static uint8_t in_byte(struct furrow_lzma *d)
             return 0;
         }
         n = d->in(d->in_arg, d->inbuf, sizeof d->inbuf);
-        if (n < 0) {
-            d->err = FURROW_ERR_IO;
+        if (n <= 0) {
+            d->err = n < 0 ? FURROW_ERR_IO : FURROW_ERR_LZMA_CORRUPT; /* n == 0: truncated stream */
             d->in_eof = 1;
-            return 0;
-        }
-        if (n == 0) {
-            d->in_eof = 1;
-            d->err = FURROW_ERR_LZMA_CORRUPT;
             return 0;
         }
         d->in_pos = 0;
@@ -225,21 +220,18 @@ static int symbol(struct furrow_lzma *d)
         unsigned prev = d->total ? back(d, 0) : 0;
         unsigned lit_state = ((d->total & ((1u << d->lp) - 1)) << d->lc) + (prev >> (8 - d->lc));
         uint16_t *lp = &p[P_LITERAL + 0x300 * lit_state];
-        unsigned s = 1;
-        if (st >= 7) {
-            unsigned match = d->total > d->rep[0] ? back(d, d->rep[0]) : 0;
-            do {
-                unsigned mb = (match >> 7) & 1;
-                unsigned b;
-                match <<= 1;
-                b = bit(d, &lp[((1 + mb) << 8) + s]);
-                s = (s << 1) | b;
-                if (mb != b)
-                    break;
-            } while (s < 0x100);
-        }
-        while (s < 0x100)
-            s = (s << 1) | bit(d, &lp[s]);
+        unsigned s = 1, matched = st >= 7;
+        /* after a match the bits of the byte at rep0 select the probabilities until the first
+         * bit that differs; from then on the plain literal coder */
+        unsigned match = matched && d->total > d->rep[0] ? back(d, d->rep[0]) : 0;
+        do {
+            unsigned mb = (match >> 7) & 1, b;
+            match <<= 1;
+            b = bit(d, &lp[(matched ? (1 + mb) << 8 : 0) + s]);
+            s = (s << 1) | b;
+            if (mb != b)
+                matched = 0;
+        } while (s < 0x100);
         put(d, (uint8_t)s);
         d->state = (uint8_t)(st < 4 ? 0 : st < 10 ? st - 3 : st - 6);
         return 0;

@@ -51,6 +51,16 @@ int furrow_flash_sha256(const struct furrow_port *port, int region, uint32_t off
     return 0;
 }
 
+int furrow_digest_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+void furrow_digest_cpy(void *dst, const void *src)
+{
+    memcpy(dst, src, 32);
+}
+
 uint32_t furrow_restart_point(const struct furrow_patch *p, uint32_t pos)
 {
     return (pos & (p->port->sector_size - 1)) ? round_up(pos, p->port->sector_size) : pos;
@@ -75,8 +85,8 @@ static int parse_header(struct furrow_patch *p)
     if (result_size == 0 || result_size > MAX_RESULT || p->count == 0 || p->count > 4096 || chunk_size < 4096 ||
         chunk_size > (1u << 20) || furrow_le32(h + 92) > MAX_BODY)
         return FURROW_ERR_PATCH_HEADER;
-    if (base_size == 0 ? memcmp(h + 16, zero, 32) != 0
-                       : (!p->have_base || memcmp(h + 16, p->want_base, 32) != 0 ||
+    if (base_size == 0 ? furrow_digest_cmp(h + 16, zero) != 0
+                       : (!p->have_base || furrow_digest_cmp(h + 16, p->want_base) != 0 ||
                           base_size > p->port->region_size(p->port->arg, p->base_slot)))
         return FURROW_ERR_WRONG_BASE;
     if (result_size > p->port->region_size(p->port->arg, p->out_slot))
@@ -114,7 +124,7 @@ static int read_entry(struct furrow_patch *p, uint32_t i, struct furrow_patch_ch
     c->raw[0] = furrow_le32(e + 8);
     c->raw[1] = furrow_le32(e + 12);
     c->raw[2] = c->out_len - c->raw[1];
-    memcpy(c->sha, e + 28, 32);
+    furrow_digest_cpy(c->sha, e + 28);
     return 0;
 }
 
@@ -141,7 +151,7 @@ static int verify_table(struct furrow_patch *p)
         port->sha256_update(&p->sha, e, sizeof e);
     }
     port->sha256_final(&p->sha, digest);
-    if (memcmp(digest, p->want_table, 32) || memcmp(digest, p->hdr + 128, 32))
+    if (furrow_digest_cmp(digest, p->want_table) || furrow_digest_cmp(digest, p->hdr + 128))
         return FURROW_ERR_TABLE_DIGEST;
     for (i = 0; i < p->count; i++) {
         if ((r = read_entry(p, i, &c)) != 0)
@@ -207,9 +217,9 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
     p->patch_size = patch_size;
     p->checkpoint = cb;
     p->checkpoint_arg = cb_arg;
-    memcpy(p->want_table, table_digest, 32);
+    furrow_digest_cpy(p->want_table, table_digest);
     if (base_sha) {
-        memcpy(p->want_base, base_sha, 32);
+        furrow_digest_cpy(p->want_base, base_sha);
         p->have_base = 1;
     }
     if (pr)
@@ -291,7 +301,7 @@ int furrow_patch_finalize(struct furrow_patch *p)
     if (p->parsed < 2 || p->pr.applied != p->count || p->pr.offset != p->patch_size)
         return FURROW_ERR_STATE;
     r = furrow_flash_sha256(p->port, p->out_slot, 0, furrow_le32(p->hdr + 48), p->buf[0], sizeof p->buf[0], got);
-    return r ? r : memcmp(got, p->hdr + 52, 32) ? FURROW_ERR_RESULT_DIGEST : 0;
+    return r ? r : furrow_digest_cmp(got, p->hdr + 52) ? FURROW_ERR_RESULT_DIGEST : 0;
 }
 
 uint32_t furrow_patch_result_size(const struct furrow_patch *p)

@@ -93,7 +93,7 @@ int furrow_apply_chunk(struct furrow_patch *p)
     /* body digest before decoding a byte */
     if ((r = furrow_flash_sha256(port, FURROW_STAGING, p->body_area, furrow_body_len(c), p->buf[0], sizeof p->buf[0], got)) != 0)
         return r;
-    if (memcmp(got, c->sha, 32))
+    if (furrow_digest_cmp(got, c->sha))
         return FURROW_ERR_CHUNK_DIGEST;
 
     pos = p->body_area;
@@ -139,24 +139,22 @@ int furrow_apply_chunk(struct furrow_patch *p)
         if ((!dlen && !elen && !seek) || dlen > end - p->out_pos || elen > end - p->out_pos - dlen ||
             dlen > base_size - old)
             return FURROW_ERR_PATCH_CORRUPT; /* BAD_CONTROL */
-        while (dlen) {
-            n = dlen < sizeof p->buf[0] ? dlen : (uint32_t)sizeof p->buf[0];
-            if (port->flash_read(port->arg, p->base_slot, old, p->buf[0], n))
+        /* dlen bytes of diff (coder 1) added to the base at old, then elen extra bytes (coder 2) */
+        while (dlen + elen) {
+            uint32_t *left = dlen ? &dlen : &elen;
+            n = *left < sizeof p->buf[0] ? *left : (uint32_t)sizeof p->buf[0];
+            if (dlen && port->flash_read(port->arg, p->base_slot, old, p->buf[0], n))
                 return FURROW_ERR_IO;
-            if ((r = fill(p, 1, p->buf[1], n)) != 0)
+            if ((r = fill(p, dlen ? 1 : 2, p->buf[1], n)) != 0)
                 return r;
-            for (i = 0; i < n; i++)
-                p->buf[1][i] = (uint8_t)(p->buf[1][i] + p->buf[0][i]);
+            if (dlen) {
+                for (i = 0; i < n; i++)
+                    p->buf[1][i] = (uint8_t)(p->buf[1][i] + p->buf[0][i]);
+                old += n;
+            }
             if ((r = emit(p, p->buf[1], n)) != 0)
                 return r;
-            old += n;
-            dlen -= n;
-        }
-        while (elen) {
-            n = elen < sizeof p->buf[0] ? elen : (uint32_t)sizeof p->buf[0];
-            if ((r = fill(p, 2, p->buf[1], n)) != 0 || (r = emit(p, p->buf[1], n)) != 0)
-                return r;
-            elen -= n;
+            *left -= n;
         }
         if ((seek < 0 && (uint32_t)(-(int64_t)seek) > old) || (seek > 0 && (uint32_t)seek > base_size - old))
             return FURROW_ERR_PATCH_CORRUPT;
@@ -172,6 +170,6 @@ int furrow_apply_chunk(struct furrow_patch *p)
     /* read back what was written: catches a flash write that did not stick */
     if ((r = furrow_flash_sha256(port, p->out_slot, c->out_off, c->out_len, p->buf[0], sizeof p->buf[0], got)) != 0)
         return r;
-    return memcmp(got, want, 32) ? FURROW_ERR_FLASH_VERIFY : 0;
+    return furrow_digest_cmp(got, want) ? FURROW_ERR_FLASH_VERIFY : 0;
 }
 

@@ -77,7 +77,7 @@ static int fail(struct furrow_update *u, int err, const char *what)
     u->st.reason[n + 1] = ' ';
     strncpy(u->st.reason + n + 2, furrow_strerror(err), sizeof u->st.reason - n - 3);
     u->st.result = FURROW_RES_FAILED;
-    memcpy(u->st.failed_patch, u->st.m.patch_sha, 32);
+    furrow_digest_cpy(u->st.failed_patch, u->st.m.patch_sha);
     event(u, "refused", u->st.reason, (uint32_t)-err, u->st.pr.offset);
     set_phase(u, FURROW_PH_REPORT);
     return FURROW_ACT_CONTINUE;
@@ -145,7 +145,7 @@ static int download(struct furrow_update *u)
         }
         if (off < 160 && u->patch.pr.offset >= 160 &&
             (furrow_patch_result_size(&u->patch) != m->result_size ||
-             memcmp(furrow_patch_result_sha(&u->patch), m->result_sha, 32)))
+             furrow_digest_cmp(furrow_patch_result_sha(&u->patch), m->result_sha)))
             return fail(u, FURROW_ERR_RESULT_DIGEST, "patch header");
         u->st.pr = u->patch.pr;
         if ((r = persist(u)) != 0)
@@ -172,7 +172,7 @@ static int start_update(struct furrow_update *u, const struct furrow_checkin_res
         return FURROW_ACT_SLEEP;
     /* from here on any earlier transfer is abandoned */
     memset(&u->st.m, 0, sizeof u->st.m);
-    memcpy(u->st.m.patch_sha, ci->patch_id, 32);
+    furrow_digest_cpy(u->st.m.patch_sha, ci->patch_id);
     u->st.pr.offset = 0;
     u->st.pr.applied = 0;
     if (n < 0)
@@ -185,9 +185,9 @@ static int start_update(struct furrow_update *u, const struct furrow_checkin_res
     t.secure_version = u->st.secure_version;
     if ((r = furrow_manifest_verify(u->port, u->mbuf, (size_t)n, &t, &m)) != 0)
         return fail(u, r, "manifest");
-    if (memcmp(m.patch_sha, ci->patch_id, 32) || (ci->patch_size && ci->patch_size != m.patch_size))
+    if (furrow_digest_cmp(m.patch_sha, ci->patch_id) || (ci->patch_size && ci->patch_size != m.patch_size))
         return fail(u, FURROW_ERR_PATCH_DIGEST, "check-in and manifest disagree");
-    if (u->st.has_bad && !memcmp(u->st.bad_result, m.result_sha, 32))
+    if (u->st.has_bad && !furrow_digest_cmp(u->st.bad_result, m.result_sha))
         return fail(u, FURROW_ERR_REFUSED, "manifest");
     u->st.m = m;
     memcpy(u->st.patch_path, ci->patch_path, sizeof u->st.patch_path);
@@ -220,13 +220,13 @@ static int checkin(struct furrow_update *u)
         u->sleep_s = ci.retry_after;
         return FURROW_ACT_IDLE;
     }
-    if (u->st.result == FURROW_RES_FAILED && !memcmp(ci.patch_id, u->st.failed_patch, 32)) {
+    if (u->st.result == FURROW_RES_FAILED && !furrow_digest_cmp(ci.patch_id, u->st.failed_patch)) {
         /* refused this very patch already (and reported why): wait for the gateway to offer another */
         event(u, "skip", "patch refused before", 0, 0);
         u->sleep_s = 3600;
         return FURROW_ACT_IDLE;
     }
-    if (u->st.phase == FURROW_PH_DOWNLOAD && !memcmp(ci.patch_id, u->st.m.patch_sha, 32)) {
+    if (u->st.phase == FURROW_PH_DOWNLOAD && !furrow_digest_cmp(ci.patch_id, u->st.m.patch_sha)) {
         /* same transfer: the paths may be new, the progress is ours */
         memcpy(u->st.patch_path, ci.patch_path, sizeof u->st.patch_path);
         return download(u);
@@ -245,7 +245,7 @@ static int do_switch(struct furrow_update *u)
     /* FORMAT.md §8 / MANIFEST.md: never set a boot slot whose image is not the signed result */
     if ((r = slot_sha(u, u->st.target, u->st.m.result_size, sha)) != 0)
         return fail(u, r, "verify");
-    if (memcmp(sha, u->st.m.result_sha, 32))
+    if (furrow_digest_cmp(sha, u->st.m.result_sha))
         return fail(u, FURROW_ERR_RESULT_DIGEST, "verify");
     if (u->port->boot_set(u->port->arg, u->st.target))
         return fail(u, FURROW_ERR_IO, "set boot slot");
@@ -272,7 +272,7 @@ static int trial(struct furrow_update *u)
     if (u->port->self_test(u->port->arg)) {
         strcpy(u->st.reason, "self-test failed");
         u->st.result = FURROW_RES_ROLLED_BACK;
-        memcpy(u->st.bad_result, u->st.m.result_sha, 32);
+        furrow_digest_cpy(u->st.bad_result, u->st.m.result_sha);
         u->st.has_bad = 1;
         set_phase(u, FURROW_PH_REPORT);
         event(u, "rollback", u->st.reason, u->running, 0);

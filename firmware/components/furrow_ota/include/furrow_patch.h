@@ -90,6 +90,10 @@ int furrow_patch_finalize(struct furrow_patch *p);
 /** SHA-256 of len bytes of a flash region, read through buf. */
 int furrow_flash_sha256(const struct furrow_port *port, int region, uint32_t off, uint32_t len, uint8_t *buf,
                         uint32_t buf_len, uint8_t out[32]);
+/** memcmp / memcpy of a 32-byte digest. One near call per site instead of a far libc (ROM) call and
+ * its length argument: the core compares and copies digests in about twenty places. */
+int furrow_digest_cmp(const void *a, const void *b);
+void furrow_digest_cpy(void *dst, const void *src);
 
 /** Result size and digest from the header (valid once 160 bytes were processed). */
 uint32_t furrow_patch_result_size(const struct furrow_patch *p);

@@ -62,9 +62,10 @@ struct furrow_update {
     int running;
     uint8_t running_sha[32];
     uint32_t sleep_s;
+    /* the decoder's small fields stay within a 12-bit load offset of u (its coder RAM is last) */
+    struct furrow_patch patch;
     struct furrow_coap_client coap;
     uint8_t body[320], env[420], mbuf[1024];
-    struct furrow_patch patch;
 };
 
 /** After every (re)boot: loads the state, hashes the running image. */
