@@ -261,32 +261,35 @@ int furrow_patch_process(struct furrow_patch *p, const uint8_t *data, size_t len
 {
     int r;
     while (len) {
-        uint32_t take;
-        if (p->pr.offset < FURROW_PATCH_HEADER_SIZE || p->parsed < 2) {
-            uint32_t target = p->parsed ? p->meta_len : FURROW_PATCH_HEADER_SIZE;
-            take = target - p->pr.offset < len ? target - p->pr.offset : (uint32_t)len;
-            if (p->pr.offset < FURROW_PATCH_HEADER_SIZE)
-                memcpy(p->hdr + p->pr.offset, data, take);
-            if ((r = furrow_seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->pr.offset, data, take)) != 0)
-                return r;
-            p->pr.offset += take;
-            if (p->pr.offset == FURROW_PATCH_HEADER_SIZE && !p->parsed && (r = parse_header(p)) != 0)
-                return r;
-            if (p->parsed == 1 && p->pr.offset == p->meta_len) {
-                if ((r = table_done(p)) != 0)
-                    return r;
-                p->stage_erased_to = p->body_area;
-            }
+        uint32_t take, at, left;
+        int meta = p->pr.offset < FURROW_PATCH_HEADER_SIZE || p->parsed < 2;
+        if (meta) {
+            /* header, then the chunk table: staged at their own offsets */
+            at = p->pr.offset;
+            left = (p->parsed ? p->meta_len : FURROW_PATCH_HEADER_SIZE) - at;
         } else {
-            uint32_t in_body = p->pr.offset - p->body_start, blen = furrow_body_len(&p->ch);
+            /* the current chunk's body, staged after the table */
             if (p->pr.applied >= p->count)
                 return FURROW_ERR_PATCH_CORRUPT; /* bytes after the last chunk: SIZE_MISMATCH */
-            take = blen - in_body < len ? blen - in_body : (uint32_t)len;
-            if ((r = furrow_seq_write(p, FURROW_STAGING, &p->stage_erased_to, p->body_area + in_body, data, take)) != 0)
+            at = p->pr.offset - p->body_start;
+            left = furrow_body_len(&p->ch) - at;
+            at += p->body_area;
+        }
+        take = left < len ? left : (uint32_t)len;
+        if (p->pr.offset < FURROW_PATCH_HEADER_SIZE)
+            memcpy(p->hdr + p->pr.offset, data, take);
+        if ((r = furrow_seq_write(p, FURROW_STAGING, &p->stage_erased_to, at, data, take)) != 0)
+            return r;
+        p->pr.offset += take;
+        if (!meta) {
+            if (take == left && (r = complete_chunk(p)) != 0)
                 return r;
-            p->pr.offset += take;
-            if (in_body + take == blen && (r = complete_chunk(p)) != 0)
+        } else if (p->pr.offset == FURROW_PATCH_HEADER_SIZE && !p->parsed && (r = parse_header(p)) != 0) {
+            return r;
+        } else if (p->parsed == 1 && p->pr.offset == p->meta_len) {
+            if ((r = table_done(p)) != 0)
                 return r;
+            p->stage_erased_to = p->body_area;
         }
         data += take;
         len -= take;

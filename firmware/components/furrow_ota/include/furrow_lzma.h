@@ -22,6 +22,8 @@
 /** Reads up to n bytes of compressed input; returns the count (0 at end of input) or < 0 on error. */
 typedef int (*furrow_lzma_in_fn)(void *arg, uint8_t *buf, size_t n);
 
+/* The fields used per bit come first and inbuf last: on RV32C, loads and stores of words within
+ * 124 bytes of the struct pointer have 2-byte encodings. */
 struct furrow_lzma {
     /* range decoder */
     uint32_t range, code;
@@ -30,7 +32,6 @@ struct furrow_lzma {
     void *in_arg;
     uint16_t in_pos, in_len;
     uint8_t in_eof;
-    uint8_t inbuf[FURROW_LZMA_INBUF];
     /* model */
     uint16_t *probs;
     uint8_t lc, lp, pb, state;
@@ -44,6 +45,7 @@ struct furrow_lzma {
     uint32_t out_limit;
     uint8_t finished;
     int err;
+    uint8_t inbuf[FURROW_LZMA_INBUF];
 };
 
 /** Number of uint16_t probabilities needed for lc + lp. */

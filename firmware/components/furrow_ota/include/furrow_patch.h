@@ -40,28 +40,29 @@ struct furrow_patch_chunk {
 /** Called after each chunk is applied (before more bytes are staged over it): persist progress. */
 typedef int (*furrow_patch_checkpoint_fn)(void *arg, const struct furrow_patch_progress *pr);
 
+/* Word fields first, buffers after: on RV32C, loads and stores of words within 124 bytes of the
+ * struct pointer have 2-byte encodings. */
 struct furrow_patch {
     const struct furrow_port *port;
     furrow_patch_checkpoint_fn checkpoint;
     void *checkpoint_arg;
     int base_slot, out_slot;
     uint32_t patch_size;
-    uint8_t want_table[32], want_base[32];
-    uint8_t have_base; /* want_base is meaningful */
-    uint8_t hdr[FURROW_PATCH_HEADER_SIZE];
-    uint8_t parsed; /* header parsed (1), table verified (2) */
     struct furrow_patch_progress pr;
     uint32_t count, meta_len, body_area, body_start;
     uint32_t stage_erased_to;
-    struct furrow_patch_chunk ch;
     /* apply */
-    uint32_t out_pos, out_erased_to;
-    struct furrow_sha256 sha;
+    uint32_t out_pos, out_erased_to, olen;
+    struct furrow_patch_chunk ch;
     uint32_t rd_pos[3], rd_end[3];
+    uint8_t have_base; /* want_base is meaningful */
+    uint8_t parsed;    /* header parsed (1), table verified (2) */
+    uint8_t want_table[32], want_base[32];
+    uint8_t hdr[FURROW_PATCH_HEADER_SIZE];
+    struct furrow_sha256 sha;
     struct furrow_lzma lz[3];
     uint8_t buf[2][256];
     uint8_t obuf[256]; /* output is written in whole 256-byte flash pages */
-    uint32_t olen;
     union {
         uint16_t probs[FURROW_PATCH_CODER_RAM / 2];
         uint8_t bytes[FURROW_PATCH_CODER_RAM];

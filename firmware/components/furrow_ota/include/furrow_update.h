@@ -58,10 +58,10 @@ struct furrow_config {
 struct furrow_update {
     const struct furrow_port *port;
     const struct furrow_config *cfg;
-    struct furrow_persist st;
     int running;
-    uint8_t running_sha[32];
     uint32_t sleep_s;
+    struct furrow_persist st;
+    uint8_t running_sha[32];
     /* the decoder's small fields stay within a 12-bit load offset of u (its coder RAM is last) */
     struct furrow_patch patch;
     struct furrow_coap_client coap;
