@@ -74,13 +74,11 @@ static int parse_header(struct furrow_patch *p)
     uint32_t ram = 0, staging = p->port->region_size(p->port->arg, FURROW_STAGING);
     int i;
     static const uint8_t zero[32];
-    if (memcmp(h, "FRWP", 4) || h[4] != 1 || h[5] != 0 || h[6] != 160 || h[7] != 0 || h[8] != 1)
+    /* magic, version 1.0, header size 160, one chunk table; then flags (bit 0: full image) */
+    static const uint8_t fixed[9] = { 'F', 'R', 'W', 'P', 1, 0, 160, 0, 1 };
+    if (memcmp(h, fixed, sizeof fixed) || (h[9] & 0xFE) || h[10] || h[11] || ((h[9] & 1) != (base_size == 0)) ||
+        memcmp(h + 120, zero, 8))
         return FURROW_ERR_PATCH_HEADER;
-    if ((h[9] & 0xFE) || h[10] || h[11] || ((h[9] & 1) != (base_size == 0)))
-        return FURROW_ERR_PATCH_HEADER;
-    for (i = 120; i < 128; i++)
-        if (h[i])
-            return FURROW_ERR_PATCH_HEADER;
     p->count = furrow_le32(h + 84);
     if (result_size == 0 || result_size > MAX_RESULT || p->count == 0 || p->count > 4096 || chunk_size < 4096 ||
         chunk_size > (1u << 20) || furrow_le32(h + 92) > MAX_BODY)
@@ -225,12 +223,14 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
     if (pr)
         p->pr = *pr;
     p->stage_erased_to = furrow_restart_point(p, p->pr.offset);
-    if (p->pr.offset < FURROW_PATCH_HEADER_SIZE) {
+    /* the staged part of the header */
+    i = p->pr.offset < FURROW_PATCH_HEADER_SIZE ? p->pr.offset : FURROW_PATCH_HEADER_SIZE;
+    if (i < FURROW_PATCH_HEADER_SIZE)
         p->pr.applied = 0;
-        return p->pr.offset && port->flash_read(port->arg, FURROW_STAGING, 0, p->hdr, p->pr.offset) ? FURROW_ERR_IO : 0;
-    }
-    if (port->flash_read(port->arg, FURROW_STAGING, 0, p->hdr, FURROW_PATCH_HEADER_SIZE))
+    if (i && port->flash_read(port->arg, FURROW_STAGING, 0, p->hdr, i))
         return FURROW_ERR_IO;
+    if (i < FURROW_PATCH_HEADER_SIZE)
+        return 0;
     if ((r = parse_header(p)) != 0)
         return r;
     if (p->pr.offset < p->meta_len)

@@ -87,7 +87,7 @@ int furrow_apply_chunk(struct furrow_patch *p)
     struct reader rd[3];
     uint8_t want[32], got[32];
     uint32_t i, n, pos, end = c->out_off + c->out_len, old = 0, base_size = furrow_le32(p->hdr + 12);
-    uint32_t ram = 0;
+    uint32_t ram = 0, wins = 0;
     int k, r;
 
     /* body digest before decoding a byte */
@@ -111,19 +111,14 @@ int furrow_apply_chunk(struct furrow_patch *p)
             p->lz[k].finished = 1;
             continue;
         }
-        /* probabilities first (2-byte aligned), windows after; parse_header checked the total */
-        r = furrow_lzma_init(&p->lz[k], lc, lp, pb, p->ram.probs + ram / 2, nprobs, p->ram.bytes + 0, dict,
-                             c->raw[k], stream_in, &rd[k]);
+        /* probabilities from the start (2-byte aligned), windows from the end of the coder RAM;
+         * parse_header checked that all three fit */
+        wins += dict;
+        r = furrow_lzma_init(&p->lz[k], lc, lp, pb, p->ram.probs + ram / 2, nprobs,
+                             p->ram.bytes + sizeof p->ram.bytes - wins, dict, c->raw[k], stream_in, &rd[k]);
         ram += nprobs * 2;
         if (r)
             return r;
-    }
-    /* windows go after all probabilities */
-    for (k = 0; k < 3; k++) {
-        if (!c->raw[k])
-            continue;
-        p->lz[k].dict = p->ram.bytes + ram;
-        ram += p->lz[k].dict_size;
     }
 
     p->out_pos = c->out_off;
