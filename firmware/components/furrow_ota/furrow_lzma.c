@@ -134,11 +134,18 @@ static unsigned tree_rev(struct furrow_lzma *d, uint16_t *p, unsigned nbits)
 /* "The length decoder" (returns len - MATCH_MIN_LEN) */
 static unsigned length(struct furrow_lzma *d, uint16_t *p, unsigned pos_state)
 {
-    if (!bit(d, &p[LEN_CHOICE]))
-        return tree(d, &p[LEN_LOW + (pos_state << 3)], 3);
-    if (!bit(d, &p[LEN_CHOICE2]))
-        return 8 + tree(d, &p[LEN_MID + (pos_state << 3)], 3);
-    return 16 + tree(d, &p[LEN_HIGH], 8);
+    unsigned base = 0, nbits = 3;
+    uint16_t *t = &p[LEN_LOW + (pos_state << 3)];
+    if (bit(d, &p[LEN_CHOICE])) {
+        base = 8;
+        t += LEN_MID - LEN_LOW;
+        if (bit(d, &p[LEN_CHOICE2])) {
+            base = 16;
+            nbits = 8;
+            t = &p[LEN_HIGH];
+        }
+    }
+    return base + tree(d, t, nbits);
 }
 
 /* "The distance decoder" */
@@ -148,14 +155,20 @@ static uint32_t distance(struct furrow_lzma *d, unsigned len)
     unsigned slot = tree(d, &d->probs[P_POS_SLOT + (len_state << 6)], 6);
     unsigned ndirect;
     uint32_t dist;
+    uint16_t *t;
     if (slot < 4)
         return slot;
     ndirect = (slot >> 1) - 1;
     dist = (2u | (slot & 1u)) << ndirect;
-    if (slot < END_POS_MODEL_INDEX)
-        return dist + tree_rev(d, &d->probs[P_SPEC_POS + dist - slot], ndirect);
-    dist += direct_bits(d, ndirect - NUM_ALIGN_BITS) << NUM_ALIGN_BITS;
-    return dist + tree_rev(d, &d->probs[P_ALIGN], NUM_ALIGN_BITS);
+    if (slot < END_POS_MODEL_INDEX) {
+        t = &d->probs[P_SPEC_POS + dist - slot];
+    } else {
+        /* direct bits, then the low NUM_ALIGN_BITS through the align coder */
+        dist += direct_bits(d, ndirect - NUM_ALIGN_BITS) << NUM_ALIGN_BITS;
+        t = &d->probs[P_ALIGN];
+        ndirect = NUM_ALIGN_BITS;
+    }
+    return dist + tree_rev(d, t, ndirect);
 }
 
 int furrow_lzma_init(struct furrow_lzma *d, unsigned lc, unsigned lp, unsigned pb, uint16_t *probs,
