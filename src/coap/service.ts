@@ -27,7 +27,8 @@ import { PatchResource } from './resources/patch.ts';
 import { ReportResource } from './resources/report.ts';
 import { WellKnownCoreResource } from './resources/well-known-core.ts';
 import type { PeerLimits } from './peers.ts';
-import { CoapServer } from './server.ts';
+import { CoapServer, type Resource } from './server.ts';
+import { BlockwisePost } from './blockwise-post.ts';
 
 export interface CoapServiceOptions {
   /** Bearers to serve; default: one UDP socket on coap.host/coap.port. */
@@ -125,7 +126,9 @@ export class CoapService implements Service {
       maxDatagram: Math.max(blockSize(6) + 256, ...(this.opts.transports ?? []).map((t) => t.maxDatagram)),
     });
     const patch = new PatchResource(deps);
-    for (const r of [new CheckinResource(deps), new ManifestResource(deps), patch, new ReportResource(deps)]) server.addResource(r);
+    // Block-wise POST (PROTOCOL.md "Small frames"): opt-in by the device, so v1 firmware sees no change.
+    const blockwise = (r: Resource) => new BlockwisePost(r, { maxBytes: () => deps.limits.maxRequestPayload, maxSzx: () => deps.limits.maxSzx, monotonic: () => this.ctx.clock.monotonic(), log: this.log });
+    for (const r of [blockwise(new CheckinResource(deps)), new ManifestResource(deps), patch, blockwise(new ReportResource(deps))]) server.addResource(r);
     server.addResource(new WellKnownCoreResource(() => server.resources(), () => deps.limits.maxSzx));
     transfers.start();
     const abandoned = transfers.abandonStale();

@@ -161,6 +161,39 @@ export class FurrowLoraDevice implements DeviceApp {
     return { code: r.code, map: r.code === '2.05' ? (decodeCbor(r.payload) as Map<number, unknown>) : new Map(), payloadBytes: r.payload.length };
   }
 
+  /**
+   * POST /c block-wise (PROTOCOL.md "Small frames"): the envelope in Block1 blocks of 2^(szx+4) bytes,
+   * then the answer's Block2 blocks by POSTs carrying only Block2. `extra` adds body keys (4, 8, 9...)
+   * so the request is as large as the firmware's.
+   */
+  async checkinBlockwise(id: string, key: Buffer, product: string, runningSha256: string, szx: number, extra: Array<[number, unknown]> = []): Promise<{ code: string; map: Map<number, unknown>; payloadBytes: number; blocksUp: number; blocksDown: number }> {
+    this.counter++;
+    const body = new Map<number, unknown>([[1, product], [2, Buffer.from(runningSha256, 'hex')], [3, 0], ...extra]);
+    const env = encodeEnvelope(key, 'c', id, this.counter, body);
+    const size = 16 << szx;
+    const path = { name: 'Uri-Path' as const, value: Buffer.from('c') };
+    let r: ReturnType<typeof parse> | undefined;
+    let blocksUp = 0;
+    for (let num = 0; num * size < env.length; num++) {
+      const more = (num + 1) * size < env.length;
+      r = await this.request({ code: 'POST', options: [path, { name: 'Content-Format', value: Buffer.from([60]) }, { name: 'Block1', value: blockValue(num, more, szx) }], payload: env.subarray(num * size, (num + 1) * size) });
+      blocksUp++;
+      if (more && r.code !== '2.31') throw new Error(`device ${this.devEui}: Block1 ${num} answered ${r.code}: ${r.payload.toString()}`);
+    }
+    const parts = [r!.payload];
+    let blocksDown = 1;
+    for (let b = uintOf(r!.options.find((o) => o.name === 'Block2')?.value); b & 8; blocksDown++) {
+      const num = (b >> 4) + 1;
+      const next = await this.request({ code: 'POST', options: [path, { name: 'Block2', value: blockValue(num, false, b & 7) }] });
+      if (next.code !== r!.code) throw new Error(`device ${this.devEui}: answer block ${num} came back ${next.code}: ${next.payload.toString()}`);
+      b = uintOf(next.options.find((o) => o.name === 'Block2')?.value);
+      if (b >> 4 !== num) throw new Error(`device ${this.devEui}: asked for answer block ${num}, got ${b >> 4}`);
+      parts.push(next.payload);
+    }
+    const payload = Buffer.concat(parts);
+    return { code: r!.code, map: r!.code === '2.05' ? (decodeCbor(payload) as Map<number, unknown>) : new Map(), payloadBytes: payload.length, blocksUp, blocksDown };
+  }
+
   /** Block2 download of `path` with the block size the device's data rate allows. */
   async download(path: string[], fromOffset = 0): Promise<{ data: Buffer; blocks: number; szx: number }> {
     const szx = blockSzxForDr(this.o.dr, MAX_BLOCK_OVERHEAD);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FurrowError } from '../../src/errors.ts';
@@ -28,7 +29,7 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     broker = await startMosquitto();
     emu = new ChirpStackEmulator({ brokerUrl: broker.url, applicationId: APP_ID, seed: 11, rxWindowMs: 300 });
     await emu.start();
-    gw = await startLoraGateway({ brokerUrl: broker.url, patch: cp.patch, baseSha256: cp.baseSha256, targetSha256: cp.targetSha256, devices: [1, 2, 3, 4].map((i) => ({ id: `probe-${i}`, key: KEY(i) })) });
+    gw = await startLoraGateway({ brokerUrl: broker.url, patch: cp.patch, baseSha256: cp.baseSha256, targetSha256: cp.targetSha256, devices: [1, 2, 3, 4, 6].map((i) => ({ id: `probe-${i}`, key: KEY(i) })) });
   });
 
   afterAll(async () => {
@@ -99,6 +100,28 @@ describe('LoRa unicast through ChirpStack (emulated) to the real CoAP server', (
     expect(b >> 4).toBe(8); // block 2 of 128 B = block 8 of 32 B: offset 256
     expect(r128.payload.equals(cp.patch.subarray(256, 288))).toBe(true);
     expect(emu.stats.oversize).toBe(0);
+  });
+
+  it('checks in, fetches the manifest and downloads the patch at DR0 with every frame inside 51 bytes', async () => {
+    const dev = add(6, 0);
+    const oversize = emu.stats.oversize;
+    // the body the firmware sends: last result and version as well (~100-byte envelope, two DR0 frames' worth)
+    const c = await dev.checkinBlockwise('probe-6', KEY(6), gw.product, cp.baseSha256, 1, [[4, 'none'], [9, '0.14.3']]);
+    expect(c.code).toBe('2.05');
+    expect(c.blocksUp).toBeGreaterThan(2);
+    expect(c.blocksDown).toBeGreaterThan(2); // the 94-byte answer came back in 32-byte blocks
+    expect(c.map.get(1)).toBe(2);
+    expect(c.map.get(7)).toBe(1); // DR0: 32-byte blocks
+    expect(Buffer.from(c.map.get(8) as Uint8Array).toString('hex')).toBe(createHash('sha256').update(cp.patch).digest('hex'));
+    const m = await dev.download(String(c.map.get(3)).split('/'));
+    expect(m.blocks).toBeGreaterThan(1);
+    expect(m.data.length).toBeGreaterThan(100); // a COSE_Sign1 manifest
+    const p = await dev.download(String(c.map.get(4)).split('/'));
+    expect(p.szx).toBe(1);
+    expect(p.data.equals(cp.patch)).toBe(true);
+    // the emulator refuses uplinks above 51 bytes (throws) and counts downlinks above it as oversize
+    expect(emu.stats.oversize).toBe(oversize);
+    expect(gw.transport.devices.get(EUI(6))!.dr).toBe(0);
   });
 
   it('refuses to queue a frame larger than the device data rate carries', async () => {

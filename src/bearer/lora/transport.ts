@@ -131,7 +131,9 @@ export class LoraTransport implements DatagramTransport {
     this.stats.framesUp++;
     this.stats.coapBytesUp += coap.length;
     this.stats.frameBytesUp += u.data.length;
-    const peer: PeerAddress = { address: d.devEui, port: u.fPort, bearer: this.name };
+    // The FPort only names the SCHC rule that compressed this message, so it is not part of the peer:
+    // one device's retransmissions and block-wise exchanges stay one peer whichever rule fits each message.
+    const peer: PeerAddress = { address: d.devEui, port: this.opts.fPortBase, bearer: this.name };
     for (const h of this.handlers) h(coap, peer);
   }
 

@@ -7,7 +7,7 @@ import type { DeviceRow } from '../../store/devices.ts';
 import { BAD_REQUEST, CONTENT, ContentFormat, FORBIDDEN, Opt, POST } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
 import { encodeUint } from '../message.ts';
-import { bearerSzx, checkPostBody, peerPayloadLimit, requireMethod, requireNoRest } from '../respond.ts';
+import { bearerSzx, checkPostBody, requireMethod, requireNoRest } from '../respond.ts';
 import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
 
 const RESULTS = new Set(['none', 'ok', 'failed', 'rolled_back']);
@@ -156,7 +156,7 @@ export class CheckinResource implements Resource {
       return reply(new Map<number, unknown>([[1, 1], [2, uint(this.d.limits.buildRetrySeconds)]]));
     }
     this.d.transfers.begin(device.id, patch.id, patch.size, req.peer.bearer);
-    const res = reply(
+    return reply(
       new Map<number, unknown>([
         [1, 2],
         [3, `m/${delivery.token}`],
@@ -167,12 +167,5 @@ export class CheckinResource implements Resource {
         [8, Buffer.from(patch.id, 'hex')],
       ]),
     );
-    // Protocol v1 answers in one datagram (PROTOCOL.md, "Small frames"): a peer whose frames are smaller
-    // (LoRa DR0-2) cannot receive it, and the bearer will refuse it. Say why, once per check-in.
-    const limit = peerPayloadLimit(req);
-    if (limit !== undefined && res.payload!.length > limit) {
-      this.d.log.warn({ deviceId: device.id, bearer: req.peer.bearer, bytes: res.payload!.length, limit }, 'check-in answer is larger than this device\'s frames carry; it must check in at a faster data rate (LoRa DR3+)');
-    }
-    return res;
   }
 }
