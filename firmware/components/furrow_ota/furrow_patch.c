@@ -137,7 +137,7 @@ static int verify_table(struct furrow_patch *p)
     const struct furrow_port *port = p->port;
     struct furrow_patch_chunk c;
     uint8_t digest[32];
-    uint32_t i, out = 0, total = p->meta_len, chunk_size = furrow_le32(p->hdr + 88), max_body = furrow_le32(p->hdr + 92);
+    uint32_t i, body, out = 0, total = p->meta_len, chunk_size = furrow_le32(p->hdr + 88), max_body = furrow_le32(p->hdr + 92);
     int k, r;
     port->sha256_init(&p->sha);
     port->sha256_update(&p->sha, p->hdr, 128);
@@ -154,8 +154,9 @@ static int verify_table(struct furrow_patch *p)
     for (i = 0; i < p->count; i++) {
         if ((r = read_entry(p, i, &c)) != 0)
             return r;
+        body = furrow_body_len(&c);
         if (c.out_off != out || c.out_len == 0 || c.out_len > chunk_size || c.raw[1] > c.out_len ||
-            c.raw[0] == 0 || c.raw[0] > 15 * c.out_len + 15 || furrow_body_len(&c) > max_body)
+            c.raw[0] == 0 || c.raw[0] > 15 * c.out_len + 15 || body > max_body)
             return FURROW_ERR_PATCH_CORRUPT;
         for (k = 0; k < 3; k++)
             if ((c.raw[k] == 0) != (c.comp[k] == 0) || (c.comp[k] && c.comp[k] < 5))
@@ -163,7 +164,7 @@ static int verify_table(struct furrow_patch *p)
         if (c.raw[1] && furrow_le32(p->hdr + 12) == 0)
             return FURROW_ERR_PATCH_CORRUPT;
         out += c.out_len;
-        total += furrow_body_len(&c);
+        total += body;
         if (out > MAX_RESULT || total > p->patch_size)
             return FURROW_ERR_PATCH_CORRUPT;
     }
@@ -249,10 +250,11 @@ int furrow_patch_init(struct furrow_patch *p, const struct furrow_port *port, in
         return p->pr.offset == p->patch_size ? 0 : FURROW_ERR_STATE;
     if ((r = read_entry(p, p->pr.applied, &p->ch)) != 0)
         return r;
-    if (p->pr.offset < p->body_start || p->pr.offset > p->body_start + furrow_body_len(&p->ch))
+    i = p->body_start + furrow_body_len(&p->ch); /* end of the current chunk's body */
+    if (p->pr.offset < p->body_start || p->pr.offset > i)
         return FURROW_ERR_STATE;
     p->stage_erased_to = p->body_area + furrow_restart_point(p, p->pr.offset - p->body_start);
-    if (p->pr.offset == p->body_start + furrow_body_len(&p->ch))
+    if (p->pr.offset == i)
         return complete_chunk(p); /* staged completely before the cut, not applied yet */
     return 0;
 }

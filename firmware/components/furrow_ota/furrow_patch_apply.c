@@ -8,21 +8,16 @@
 
 #include <string.h>
 
-struct reader {
-    struct furrow_patch *p;
-    int k;
-};
-
 static int stream_in(void *arg, uint8_t *buf, size_t n)
 {
-    struct furrow_patch *p = ((struct reader *)arg)->p;
-    int k = ((struct reader *)arg)->k;
-    uint32_t left = p->rd_end[k] - p->rd_pos[k];
+    struct furrow_patch_reader *rd = arg;
+    const struct furrow_port *port = rd->p->port;
+    uint32_t left = rd->end - rd->pos;
     if (n > left)
         n = left;
-    if (n && p->port->flash_read(p->port->arg, FURROW_STAGING, p->rd_pos[k], buf, n))
+    if (n && port->flash_read(port->arg, FURROW_STAGING, rd->pos, buf, n))
         return -1;
-    p->rd_pos[k] += (uint32_t)n;
+    rd->pos += (uint32_t)n;
     return (int)n;
 }
 
@@ -84,7 +79,6 @@ int furrow_apply_chunk(struct furrow_patch *p)
 {
     const struct furrow_port *port = p->port;
     struct furrow_patch_chunk *c = &p->ch;
-    struct reader rd[3];
     uint8_t want[32], got[32];
     uint32_t i, n, pos, end = c->out_off + c->out_len, old = 0, base_size = furrow_le32(p->hdr + 12);
     uint32_t ram = 0, wins = 0;
@@ -101,11 +95,10 @@ int furrow_apply_chunk(struct furrow_patch *p)
         const uint8_t *cp = p->hdr + 96 + 8 * k;
         unsigned lc = cp[0] % 9, lp = (cp[0] / 9) % 5, pb = cp[0] / 45;
         uint32_t nprobs = (uint32_t)furrow_lzma_probs_count(lc, lp), dict = furrow_le32(cp + 4);
-        p->rd_pos[k] = pos;
-        p->rd_end[k] = pos + c->comp[k];
+        p->rd[k].p = p;
+        p->rd[k].pos = pos;
         pos += c->comp[k];
-        rd[k].p = p;
-        rd[k].k = k;
+        p->rd[k].end = pos;
         if (!c->raw[k]) {
             memset(&p->lz[k], 0, sizeof p->lz[k]);
             p->lz[k].finished = 1;
@@ -115,7 +108,7 @@ int furrow_apply_chunk(struct furrow_patch *p)
          * parse_header checked that all three fit */
         wins += dict;
         r = furrow_lzma_init(&p->lz[k], lc, lp, pb, p->ram.probs + ram / 2, nprobs,
-                             p->ram.bytes + sizeof p->ram.bytes - wins, dict, c->raw[k], stream_in, &rd[k]);
+                             p->ram.bytes + sizeof p->ram.bytes - wins, dict, c->raw[k], stream_in, &p->rd[k]);
         ram += nprobs * 2;
         if (r)
             return r;
@@ -156,7 +149,7 @@ int furrow_apply_chunk(struct furrow_patch *p)
         old = (uint32_t)((int64_t)old + seek);
     }
     for (k = 0; k < 3; k++)
-        if (p->lz[k].total != c->raw[k] && c->raw[k])
+        if (p->lz[k].total != c->raw[k]) /* an empty stream's coder is zeroed: total 0 */
             return FURROW_ERR_PATCH_CORRUPT; /* STREAM_LENGTH_MISMATCH */
     if ((r = flush(p)) != 0)
         return r;

@@ -292,7 +292,7 @@ static int trial(struct furrow_update *u)
 
 int furrow_update_step(struct furrow_update *u)
 {
-    int r;
+    const char *result = report_names[u->st.result & 3];
     u->sleep_s = 0;
     switch (u->st.phase) {
     case FURROW_PH_TRIAL:
@@ -300,10 +300,9 @@ int furrow_update_step(struct furrow_update *u)
     case FURROW_PH_SWITCH:
         return do_switch(u);
     case FURROW_PH_REPORT:
-        r = furrow_report(u, report_names[u->st.result & 3]);
-        if (r)
+        if (furrow_report(u, result))
             return sleep_for(u, 30);
-        event(u, "reported", report_names[u->st.result & 3], u->st.result, 0);
+        event(u, "reported", result, u->st.result, 0);
         set_phase(u, FURROW_PH_IDLE);
         return FURROW_ACT_CONTINUE;
     default:

@@ -40,6 +40,13 @@ struct furrow_patch_chunk {
 /** Called after each chunk is applied (before more bytes are staged over it): persist progress. */
 typedef int (*furrow_patch_checkpoint_fn)(void *arg, const struct furrow_patch_progress *pr);
 
+struct furrow_patch;
+/** One coder's compressed stream, staged at [pos, end), as the LZMA decoder's input. */
+struct furrow_patch_reader {
+    struct furrow_patch *p;
+    uint32_t pos, end;
+};
+
 /* Word fields first, buffers after: on RV32C, loads and stores of words within 124 bytes of the
  * struct pointer have 2-byte encodings. */
 struct furrow_patch {
@@ -54,7 +61,7 @@ struct furrow_patch {
     /* apply */
     uint32_t out_pos, out_erased_to, olen;
     struct furrow_patch_chunk ch;
-    uint32_t rd_pos[3], rd_end[3];
+    struct furrow_patch_reader rd[3];
     uint8_t have_base; /* want_base is meaningful */
     uint8_t parsed;    /* header parsed (1), table verified (2) */
     uint8_t want_table[32], want_base[32];
