@@ -226,7 +226,7 @@ static int symbol(struct furrow_lzma *d)
     unsigned pos_state = d->total & ((1u << d->pb) - 1);
     unsigned st = d->state;
     uint16_t *p = d->probs;
-    unsigned len;
+    unsigned len, after_lit;
 
     if (!bit(d, &p[P_IS_MATCH + (st << POS_BITS_MAX) + pos_state])) {
         /* "Literal decoding" */
@@ -249,6 +249,7 @@ static int symbol(struct furrow_lzma *d)
         d->state = (uint8_t)(st < 4 ? 0 : st < 10 ? st - 3 : st - 6);
         return 0;
     }
+    after_lit = st < 7 ? 0 : 3; /* next states: 7/8/9 after a literal, 10/11/11 otherwise */
     if (bit(d, &p[P_IS_REP + st])) {
         if (d->total == 0) {
             d->err = FURROW_ERR_LZMA_CORRUPT;
@@ -257,7 +258,7 @@ static int symbol(struct furrow_lzma *d)
         if (!bit(d, &p[P_IS_REP_G0 + st])) {
             if (!bit(d, &p[P_IS_REP0_LONG + (st << POS_BITS_MAX) + pos_state])) {
                 /* short rep: one byte at rep0 */
-                d->state = (uint8_t)(st < 7 ? 9 : 11);
+                d->state = (uint8_t)(9 + (after_lit & 2)); /* 9 or 11 */
                 put(d, back(d, d->rep[0]));
                 return 0;
             }
@@ -278,13 +279,13 @@ static int symbol(struct furrow_lzma *d)
             d->rep[0] = dist;
         }
         len = length(d, &p[P_REP_LEN], pos_state);
-        d->state = (uint8_t)(st < 7 ? 8 : 11);
+        d->state = (uint8_t)(8 + after_lit);
     } else {
         d->rep[3] = d->rep[2];
         d->rep[2] = d->rep[1];
         d->rep[1] = d->rep[0];
         len = length(d, &p[P_LEN], pos_state);
-        d->state = (uint8_t)(st < 7 ? 7 : 10);
+        d->state = (uint8_t)(7 + after_lit);
         d->rep[0] = distance(d, len);
         if (d->rep[0] == 0xFFFFFFFFu) {
             /* end marker: the range coder must end with code == 0 */
