@@ -14,10 +14,12 @@ describe('firmware size on the ESP32-C3 (riscv64-unknown-elf-gcc -march=rv32imc 
     const decoder = line('decoder \\(lzma \\+ patch\\)');
     expect(decoder.text).toBeLessThanOrEqual(8 * 1024);
     expect(decoder.data + decoder.bss).toBe(0); // all RAM is in the caller's struct furrow_patch
-    const machine = line('decoder \\+ state machine');
-    // measured 9 519 B: over the 8 KB goal by ~1.3 KB (see firmware/README.md); this pins it against growth
-    expect(machine.text).toBeLessThanOrEqual(9_800);
+    // linked image (firmware/size/link.sh): calls inside it relaxed as on the device, calls out of it
+    // (libc in ROM, crypto/CoAP/manifest, furrow_strerror) kept at full length
+    const machine = line('decoder \\+ state machine \\(no crypto/CoAP\\)');
+    expect(machine.text).toBeLessThanOrEqual(8 * 1024);
     expect(machine.data + machine.bss).toBe(0);
+    expect(out).toMatch(/== linked images/);
     // decoder RAM on the target: struct furrow_patch (coders, windows, buffers), peak stack on top
     const ram = Number(/RAM ram_patch_decoder: (\d+) bytes/.exec(out)?.[1]);
     expect(ram).toBeGreaterThan(50_000);
