@@ -23,9 +23,10 @@ for s in $used; do
 done
 # shellcheck disable=SC2086
 riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -nostdlib -nostartfiles -Wl,--gc-sections -Wl,-e,0 \
-  -Wl,-Ttext=0x42000000 $args -o "$out" "$@"
+  -Wl,-T,"$(dirname "$0")/image.ld" $args -o "$out" "$@"
 riscv64-unknown-elf-size -A "$out" | awk '
-  $1 == ".text" || $1 ~ /^\.s?rodata/ { t += $2 }
-  $1 ~ /^\.s?data/ { d += $2 }
-  $1 ~ /^\.s?bss/ { b += $2 }
+  NR <= 2 || $1 !~ /^\./ || $1 == ".comment" || $1 ~ /^\.(riscv|debug)/ { next }
+  $1 ~ /^\.s?data/ { d += $2; next }
+  $1 ~ /^\.s?bss/ { b += $2; next }
+  { t += $2 } # .text, .rodata and anything unexpected count as code
   END { print "text " t + 0 " data " d + 0 " bss " b + 0 }'

@@ -74,9 +74,10 @@ static int parse_header(struct furrow_patch *p)
     uint32_t ram = 0, staging = p->port->region_size(p->port->arg, FURROW_STAGING);
     int i;
     static const uint8_t zero[32];
-    /* magic, version 1.0, header size 160, one chunk table; then flags (bit 0: full image) */
-    static const uint8_t fixed[9] = { 'F', 'R', 'W', 'P', 1, 0, 160, 0, 1 };
-    if (memcmp(h, fixed, sizeof fixed) || (h[9] & 0xFE) || h[10] || h[11] || ((h[9] & 1) != (base_size == 0)) ||
+    /* magic, version 1.0, header size 160; then one chunk table, flags (bit 0: full image), two zero bytes */
+    static const uint8_t fixed[8] = { 'F', 'R', 'W', 'P', 1, 0, 160, 0 };
+    uint32_t flags = furrow_le32(h + 8);
+    if (memcmp(h, fixed, sizeof fixed) || (flags | 0x100) != 0x101 || (flags >> 8) != (base_size == 0) ||
         memcmp(h + 120, zero, 8))
         return FURROW_ERR_PATCH_HEADER;
     p->count = furrow_le32(h + 84);
@@ -91,11 +92,10 @@ static int parse_header(struct furrow_patch *p)
         return FURROW_ERR_TOO_BIG;
     for (i = 0; i < 3; i++) {
         const uint8_t *c = h + 96 + 8 * i;
-        unsigned props = c[0], lc = props % 9, lp = (props / 9) % 5, pb = props / 45;
-        uint32_t dict = furrow_le32(c + 4);
-        if (props >= 9 * 5 * 5 || lc + lp > 4 || c[1] || c[2] || c[3] || dict < 4096 || dict > 65536)
+        uint32_t word = furrow_le32(c), dict = furrow_le32(c + 4); /* props byte, three zero bytes */
+        unsigned props = word & 0xFF, lc = props % 9, lp = (props / 9) % 5;
+        if (props >= 9 * 5 * 5 || lc + lp > 4 || (word >> 8) || dict < 4096 || dict > 65536)
             return FURROW_ERR_PATCH_HEADER;
-        (void)pb;
         ram += (uint32_t)furrow_lzma_probs_count(lc, lp) * 2 + dict;
     }
     if (ram > FURROW_PATCH_CODER_RAM)
