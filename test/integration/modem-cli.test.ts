@@ -30,6 +30,9 @@ describe('furrow modem status|at against the emulated modem', () => {
     tmp = tempDir('furrow-modem-cli-');
     emu = new ModemEmulator({ model: 'bg96', link: join(tmp.dir, 'ttyBG96') });
     await emu.start();
+    // The emulated network registers shortly after power-on; on a loaded machine the first test can
+    // otherwise ask before it has (CSQ 99, CEREG 2), which is a real modem's answer but not this test's subject.
+    await vi.waitFor(() => expect(emu.regStat).toBe(1), { timeout: 10_000 });
     cfg = join(tmp.dir, 'furrow.yaml');
     const coapPort = await freeUdpPort();
     const metricsPort = await freeTcpPort();
