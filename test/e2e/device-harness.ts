@@ -27,6 +27,8 @@ import { DeviceRepo } from '../../src/store/devices.ts';
 import { ReleaseRepo } from '../../src/store/releases.ts';
 import { readCorpus } from '../helpers/corpus.ts';
 import { bin, buildFirmware, corpusPatch } from '../unit/firmware/fw.ts';
+import { afterEach } from 'vitest';
+import { tempDir } from '../helpers/tmp.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -199,4 +201,29 @@ export function runDevice(args: string[]): Promise<DeviceRun> {
 /** The image the simulated bootloader would run now: the slot in otadata, as the device printed it. */
 export function readSlot(flashDir: string, slot: number, size: number): Buffer {
   return readFileSync(join(flashDir, `slot${slot}.bin`)).subarray(0, size);
+}
+
+/**
+ * Call once at file scope: worlds started and flash dirs made through it are stopped and removed after
+ * each test, so a failing test cannot leave a CoAP service or temp files behind for the next.
+ */
+export function worldPerTest(): { start(opts: WorldOptions): Promise<World>; flash(): string } {
+  let world: World | undefined;
+  const cleanups: Array<() => void> = [];
+  afterEach(async () => {
+    await world?.stop();
+    world = undefined;
+    while (cleanups.length) cleanups.pop()!();
+  });
+  return {
+    async start(opts) {
+      world = await startWorld(opts);
+      return world;
+    },
+    flash() {
+      const t = tempDir('furrow-flash-');
+      cleanups.push(t.cleanup);
+      return join(t.dir, 'flash');
+    },
+  };
 }

@@ -1,23 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CORPUS_PAIRS } from '../helpers/corpus.ts';
-import { tempDir } from '../helpers/tmp.ts';
-import { readSlot, runDevice, startWorld, type World } from './device-harness.ts';
+import { readSlot, runDevice, worldPerTest } from './device-harness.ts';
 
-let world: World | undefined;
-const cleanups: Array<() => void> = [];
-afterEach(async () => {
-  await world?.stop();
-  world = undefined;
-  while (cleanups.length) cleanups.pop()!();
-});
-
-function flash(): string {
-  const t = tempDir('furrow-flash-');
-  cleanups.push(t.cleanup);
-  return join(t.dir, 'flash');
-}
+const { start, flash } = worldPerTest();
 
 const [small, big] = [CORPUS_PAIRS[0]!, CORPUS_PAIRS[1]!];
 
@@ -31,7 +18,7 @@ function expectStillOnSlot0(dir: string, events: Array<Record<string, unknown>>)
 
 describe('furrow-device refuses bad updates before the boot slot changes', () => {
   it('refuses a manifest whose signature was tampered with on the way', async () => {
-    world = await startWorld(small);
+    const world = await start(small);
     world.tamper = (pkt) => {
       const cf = pkt.options.find((o) => o.name === 'Content-Format');
       if (cf && Buffer.from(cf.value).readUIntBE(0, cf.value.length) === 18 && pkt.payload.length > 40) pkt.payload[30] = pkt.payload[30]! ^ 0x01;
@@ -47,7 +34,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
 
   it('refuses a patch built for another base image', async () => {
     // the device runs 0.14.3; the gateway serves the (cached) 0.14.4 -> 0.15.0 patch as if it were for it
-    world = await startWorld({ from: small.from, to: big.to, patchFrom: big.from });
+    const world = await start({ from: small.from, to: big.to, patchFrom: big.from });
     const dir = flash();
     const r = await runDevice(world.deviceArgs(dir));
     expect(r.code, r.stderr).toBe(0);
@@ -57,7 +44,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
   });
 
   it('refuses a downgrade to a lower secure version', async () => {
-    world = await startWorld({ ...small, secureVersion: 1 });
+    const world = await start({ ...small, secureVersion: 1 });
     const dir = flash();
     const r = await runDevice(world.deviceArgs(dir, ['--secure-version', '2']));
     expect(r.code, r.stderr).toBe(0);
@@ -66,7 +53,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
   });
 
   it('refuses a release the vendor did not sign (wrong release key on the device)', async () => {
-    world = await startWorld(small);
+    const world = await start(small);
     const dir = flash();
     const r = await runDevice(world.deviceArgs(dir).map((a) => (a.endsWith('release.pub') ? a.replace('release.pub', 'gateway.pub') : a)));
     expect(r.code, r.stderr).toBe(0);
@@ -75,7 +62,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
   });
 
   it('refuses a corrupt chunk after applying the good ones, and does not switch', async () => {
-    world = await startWorld({
+    const world = await start({
       ...big,
       mutatePatch: (p) => {
         p[p.length - 10] = p[p.length - 10]! ^ 0x40; // inside the last chunk's body
@@ -95,7 +82,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
   });
 
   it('rolls back when the new image fails its self-test and reports why', async () => {
-    world = await startWorld(small);
+    const world = await start(small);
     const dir = flash();
     const r = await runDevice(world.deviceArgs(dir, ['--fail-self-test']));
     expect(r.code, r.stderr).toBe(0);
@@ -109,7 +96,7 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
   });
 
   it('finishes the update when the radio drops every fifth answer (CoAP retransmission)', async () => {
-    world = await startWorld(small);
+    const world = await start(small);
     let n = 0;
     world.tamper = (pkt) => (++n % 5 === 0 ? null : pkt);
     const dir = flash();

@@ -1,22 +1,8 @@
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CORPUS_PAIRS } from '../helpers/corpus.ts';
-import { tempDir } from '../helpers/tmp.ts';
-import { readSlot, runDevice, startWorld, type World } from './device-harness.ts';
+import { readSlot, runDevice, worldPerTest } from './device-harness.ts';
 
-let world: World | undefined;
-const cleanups: Array<() => void> = [];
-afterEach(async () => {
-  await world?.stop();
-  world = undefined;
-  while (cleanups.length) cleanups.pop()!();
-});
-
-function flash(): string {
-  const t = tempDir('furrow-flash-');
-  cleanups.push(t.cleanup);
-  return join(t.dir, 'flash');
-}
+const { start, flash } = worldPerTest();
 
 const pair = CORPUS_PAIRS[0]!;
 
@@ -24,7 +10,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   it('sleeps for Max-Age when the radio budget is spent (5.03) and resumes at the same offset', async () => {
     let admitted = 0;
     let refusals = 0;
-    world = await startWorld({
+    const world = await start({
       ...pair,
       gate: {
         admit() {
@@ -48,7 +34,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   });
 
   it('honours a smaller block size than it asked for (RFC 7959 §2.4)', async () => {
-    world = await startWorld({ ...pair, coap: { maxBlockSize: 256 } });
+    const world = await start({ ...pair, coap: { maxBlockSize: 256 } });
     const dir = flash();
     const r = await runDevice(world.deviceArgs(dir));
     expect(r.code, r.stderr).toBe(0);
@@ -57,7 +43,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   });
 
   it('jumps its request counter ahead when the gateway saw a higher one (lost state)', async () => {
-    world = await startWorld(pair);
+    const world = await start(pair);
     const first = await runDevice(world.deviceArgs(flash()));
     expect(first.code, first.stderr).toBe(0);
     // a factory-fresh device with the same id and key starts at counter 1 again: refused once, then accepted
@@ -68,7 +54,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   });
 
   it('exits with a clear message when a required option is missing', async () => {
-    world = await startWorld(pair);
+    const world = await start(pair);
     const args = world.deviceArgs(flash()).filter((a, i, all) => a !== '--key-file' && all[i - 1] !== '--key-file');
     const r = await runDevice(args);
     expect(r.code).toBe(2);
@@ -79,7 +65,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   });
 
   it('refuses a key file that is not 32 bytes of hex', async () => {
-    world = await startWorld(pair);
+    const world = await start(pair);
     const args = world.deviceArgs(flash()).map((a) => (a.endsWith('device.key') ? a.replace('device.key', 'gateway.pub') : a));
     const r = await runDevice(args);
     expect(r.code).toBe(2);
@@ -87,7 +73,7 @@ describe('furrow-device transfer behaviour against the real gateway', () => {
   });
 
   it('survives a gateway link that corrupts random answers: never crashes, never boots a wrong image', async () => {
-    world = await startWorld(pair);
+    const world = await start(pair);
     const w = world;
     let seed = 99;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

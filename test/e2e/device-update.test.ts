@@ -1,27 +1,13 @@
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CORPUS_PAIRS } from '../helpers/corpus.ts';
-import { tempDir } from '../helpers/tmp.ts';
-import { readSlot, runDevice, startWorld, type World } from './device-harness.ts';
+import { readSlot, runDevice, worldPerTest } from './device-harness.ts';
 
-let world: World | undefined;
-const cleanups: Array<() => void> = [];
-afterEach(async () => {
-  await world?.stop();
-  world = undefined;
-  while (cleanups.length) cleanups.pop()!();
-});
-
-function flash(): string {
-  const t = tempDir('furrow-flash-');
-  cleanups.push(t.cleanup);
-  return join(t.dir, 'flash');
-}
+const { start, flash } = worldPerTest();
 
 describe('furrow-device against the real CoAP gateway', () => {
   for (const pair of CORPUS_PAIRS) {
     it(`updates ${pair.name}: passive slot byte-exact, boot slot switched, report received`, async () => {
-      world = await startWorld({ from: pair.from, to: pair.to });
+      const world = await start({ from: pair.from, to: pair.to });
       const dir = flash();
       const r = await runDevice(world.deviceArgs(dir));
       expect(r.code, r.stderr + JSON.stringify(r.events.slice(-5))).toBe(0);
