@@ -1,8 +1,9 @@
 /** GET /m/<token> — the signed delivery manifest (MANIFEST.md), Block2 when larger than a block. */
-import { GET, NOT_FOUND, ContentFormat } from '../codes.ts';
+import { ContentFormat } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
-import { bearerSzx, block2Reply, etagOf, requestedBlock2, requireMethod } from '../respond.ts';
-import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
+import { deliveryFor } from './delivery-lookup.ts';
+import { bearerSzx, block2Reply, etagOf, requestedBlock2 } from '../respond.ts';
+import type { CoapRequest, CoapResponse, Resource } from '../server.ts';
 
 export class ManifestResource implements Resource {
   readonly path = ['m'];
@@ -11,14 +12,9 @@ export class ManifestResource implements Resource {
   constructor(private readonly d: ResourceDeps) {}
 
   handle(req: CoapRequest): CoapResponse | undefined {
-    const early = requireMethod(req, GET, 'GET');
-    if (early) return early;
-    const token = req.rest.length === 1 ? req.rest[0]! : '';
-    const delivery = this.d.deliveries.byToken(token);
-    if (!delivery) {
-      this.d.log.warn({ peer: `${req.peer.address}:${req.peer.port}`, token: token.slice(0, 32) }, 'manifest request for an unknown token');
-      return errorResponse(NOT_FOUND, 'no such manifest; check in again for a fresh URI');
-    }
+    const found = deliveryFor(req, this.d, 'manifest');
+    if (!found.ok) return found.res;
+    const delivery = found.delivery;
     const blk = requestedBlock2(req);
     if (!blk.ok) return blk.res;
     return block2Reply(req, delivery.manifest, {

@@ -2,10 +2,11 @@
  * GET /p/<token> — the patch, one Block2 block per request (RFC 7959), stateless per block: the
  * device may start at any block number, which is how it resumes after a power cut.
  */
-import { GET, NOT_FOUND, Opt, SERVICE_UNAVAILABLE, ContentFormat, INTERNAL_SERVER_ERROR } from '../codes.ts';
+import { Opt, SERVICE_UNAVAILABLE, ContentFormat, INTERNAL_SERVER_ERROR } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
+import { deliveryFor } from './delivery-lookup.ts';
 import { encodeUint } from '../message.ts';
-import { bearerSzx, block2Reply, requestedBlock2, requireMethod } from '../respond.ts';
+import { bearerSzx, block2Reply, requestedBlock2 } from '../respond.ts';
 import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
 
 export class PatchResource implements Resource {
@@ -16,14 +17,9 @@ export class PatchResource implements Resource {
   constructor(private readonly d: ResourceDeps) {}
 
   handle(req: CoapRequest): CoapResponse | undefined {
-    const early = requireMethod(req, GET, 'GET');
-    if (early) return early;
-    const token = req.rest.length === 1 ? req.rest[0]! : '';
-    const delivery = this.d.deliveries.byToken(token);
-    if (!delivery) {
-      this.d.log.warn({ peer: `${req.peer.address}:${req.peer.port}`, token: token.slice(0, 32) }, 'patch request for an unknown token');
-      return errorResponse(NOT_FOUND, 'no such patch; check in again for a fresh URI');
-    }
+    const found = deliveryFor(req, this.d, 'patch');
+    if (!found.ok) return found.res;
+    const delivery = found.delivery;
     const blk = requestedBlock2(req);
     if (!blk.ok) return blk.res;
     let bytes: Buffer;
