@@ -7,29 +7,12 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
+import { runFurrowInProcess as furrow } from '../helpers/cli.ts';
 import { CORPUS_PAIRS, corpusPath, readCorpus } from '../helpers/corpus.ts';
 import { DaemonProcess, freeUdpPort } from '../helpers/daemon.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { buildFirmware } from '../unit/firmware/fw.ts';
 import { readSlot, runDevice } from './device-harness.ts';
-
-async function furrow(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += c.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += c.toString()), true)) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    process.exitCode = undefined;
-  }
-}
 
 describe('furrow-device against the real daemon, provisioned with the CLI', () => {
   const tmp = tempDir('furrow-e2e-daemon-');

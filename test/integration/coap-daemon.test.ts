@@ -2,31 +2,10 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
+import { runFurrowInProcess as runFurrow } from '../helpers/cli.ts';
 import { DaemonProcess, freeUdpPort } from '../helpers/daemon.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { TestDevice } from './coap-device.ts';
-
-/**
- * The CLI runs in this process (runCli, stdout and stderr captured): on a loaded 2-core box each
- * spawned `furrow` costs seconds; the daemon is a real child process.
- */
-async function runFurrow(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => ((stdout += c.toString()), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => ((stderr += c.toString()), true)) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-    process.exitCode = undefined;
-  }
-}
 
 describe('provisioning with the CLI and checking in to the real daemon', () => {
   const tmp = tempDir();

@@ -4,26 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPatch } from '../../src/delta/index.ts';
 import { BlobStore } from '../../src/release/blob-store.ts';
 import { corpusPath, CORPUS_IMAGES, readCorpus } from '../helpers/corpus.ts';
-import { runCli } from '../../src/cli/program.ts';
+import { runFurrowInProcess as runFurrow } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-/** Runs the CLI in this process (a spawned CLI costs seconds of start-up per call on a busy Pi). */
-async function runFurrow(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => (out.push(String(c)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => (err.push(String(c)), true)) as typeof process.stderr.write;
-  try {
-    const code = await runCli(args);
-    process.exitCode = 0;
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 describe('furrow delta through the CLI', () => {
   let tmp: ReturnType<typeof tempDir>;

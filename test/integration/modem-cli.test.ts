@@ -1,26 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
+import { runFurrowInProcess as runFurrow } from '../helpers/cli.ts';
 import { DaemonProcess, freeTcpPort, freeUdpPort } from '../helpers/daemon.ts';
 import { ModemEmulator } from '../helpers/modem-emulator/emulator.ts';
 import { tempDir } from '../helpers/tmp.ts';
-
-/** The CLI in this process (spawning it costs seconds on a loaded 2-core box); output captured. */
-async function runFurrow(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += c.toString()), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += c.toString()), true));
-  try {
-    const code = await runCli(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 describe('furrow modem status|at against the emulated modem', () => {
   let tmp: ReturnType<typeof tempDir>;
