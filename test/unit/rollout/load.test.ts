@@ -54,6 +54,13 @@ describe('rollout YAML', () => {
     expect(err!.issues[0]!.line).toBeGreaterThanOrEqual(3);
   });
 
+  it('refuses a rollout file whose aliases expand without bound, as a positioned problem', () => {
+    f = fleet(1);
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]', ''].join('\n');
+    const file = f.write('bomb.yaml', bomb);
+    expect(issues(() => loadRolloutFile(file))).toEqual([expect.stringMatching(/^1:1 : cannot expand the document/)]);
+  });
+
   it('refuses "rest" before the last wave and percentages over 100', () => {
     f = fleet(1);
     const file = f.write('pct.yaml', 'release: { product: soil-probe, version: 2.0.0 }\nwaves:\n  - size: rest\n  - size: 60%\n  - size: 50%\n');
