@@ -173,8 +173,10 @@ function checkSizes(oldImg: Uint8Array, newImg: Uint8Array, chunkSize: number): 
  * diff byte and per control byte) is only a guide; buildPatch splits any chunk that comes out too big.
  */
 function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSize: number, budget: number): number[] {
+  // A unit must itself fit in `chunkSize`: a one-unit chunk is never split further here.
+  const unit = Math.min(UNIT, chunkSize);
   const unitEnds: number[] = [];
-  for (let e = UNIT; e < newImg.length; e += UNIT) unitEnds.push(e);
+  for (let e = unit; e < newImg.length; e += unit) unitEnds.push(e);
   unitEnds.push(newImg.length);
   const units = buildChunkStreams(oldImg, newImg, ms, unitEnds);
   const ends: number[] = [];
@@ -185,7 +187,7 @@ function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSi
     for (const b of u.diff) if (b !== 0) nz++;
     const e = 0.8 * (u.extra.length + nz + u.control.length) + 16;
     const end = unitEnds[i]!;
-    if (end > start + UNIT && (est + e > 0.9 * budget || end - start > chunkSize)) {
+    if (end > start + unit && (est + e > 0.9 * budget || end - start > chunkSize)) {
       ends.push(unitEnds[i - 1]!);
       start = unitEnds[i - 1]!;
       est = 0;

@@ -7,6 +7,8 @@ import { InputError } from '../errors.ts';
 export class PatchError extends InputError {
   readonly formatName: string;
   readonly chunk: number | undefined;
+  /** The message without the "furrow patch:" prefix, for callers that add their own context. */
+  readonly detail: string;
 
   constructor(name: string, message: string, opts: { chunk?: number; hint?: string; cause?: unknown } = {}) {
     const where = opts.chunk === undefined ? '' : `chunk ${opts.chunk}: `;
@@ -16,5 +18,6 @@ export class PatchError extends InputError {
     });
     this.formatName = name;
     this.chunk = opts.chunk;
+    this.detail = `${where}${message}`;
   }
 }

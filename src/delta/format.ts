@@ -135,14 +135,11 @@ function tableDigestOf(b: Uint8Array, chunkCount: number): Buffer {
     .digest();
 }
 
-/**
- * Parses and checks the 160-byte header (FORMAT.md section 3). Needs only the first 160 bytes, so the
- * manifest builder and a streaming receiver can call it early; the table digest is checked by
- * `parseChunkTable` once the table has arrived.
- */
-export function parsePatchHeader(input: Uint8Array): PatchHeader {
-  if (input.length < HEADER_SIZE) throw new PatchError('SIZE_MISMATCH', `only ${input.length} bytes; the header alone is ${HEADER_SIZE}`);
-  const b = Buffer.from(input.buffer, input.byteOffset, HEADER_SIZE);
+/** Fields every reader of a patch needs, with no judgement on the coder and size fields. */
+export type PatchLayout = Pick<PatchHeader, 'formatVersion' | 'full' | 'baseSize' | 'baseSha256' | 'resultSize' | 'resultSha256' | 'chunkCount' | 'tableDigest'>;
+
+/** Magic, version and header size: what makes the rest of the header readable at all. */
+function checkIdentity(b: Buffer): number {
   if (!b.subarray(0, 4).equals(MAGIC)) throw new PatchError('BAD_MAGIC', `header field magic is ${b.subarray(0, 4).toString('hex')}, expected 46525750 ("FRWP"): not a furrow patch`);
   const formatVersion = b.readUInt16LE(4);
   if (formatVersion !== FORMAT_VERSION) {
@@ -152,6 +149,57 @@ export function parsePatchHeader(input: Uint8Array): PatchHeader {
   }
   const headerSize = b.readUInt16LE(6);
   if (headerSize !== HEADER_SIZE) throw new PatchError('BAD_HEADER_SIZE', `header field header_size = ${headerSize}, v1 requires ${HEADER_SIZE}`);
+  return formatVersion;
+}
+
+function checkChunkCount(b: Buffer): number {
+  const chunkCount = b.readUInt32LE(84);
+  if (chunkCount < 1 || chunkCount > MAX_CHUNK_COUNT) throw new PatchError('BAD_CHUNK_COUNT', `header field chunk_count = ${chunkCount} is outside 1..${MAX_CHUNK_COUNT}`);
+  return chunkCount;
+}
+
+function headerView(input: Uint8Array): Buffer {
+  if (input.length < HEADER_SIZE) throw new PatchError('SIZE_MISMATCH', `only ${input.length} bytes; the header alone is ${HEADER_SIZE}`);
+  return Buffer.from(input.buffer, input.byteOffset, HEADER_SIZE);
+}
+
+/**
+ * Structural read (FORMAT.md sections 2-3): identity, chunk count, and the chunk table digest
+ * **recomputed** from header and table and compared with the stored one, so a damaged header or table
+ * is never passed on (the delivery manifest signs this digest). Coder, size and flag fields are read
+ * as they are: whoever decodes the patch checks them with `parsePatchHeader`/`parseChunkTable`.
+ */
+export function readPatchLayout(input: Uint8Array): PatchLayout {
+  const b = headerView(input);
+  const formatVersion = checkIdentity(b);
+  const chunkCount = checkChunkCount(b);
+  const need = bodiesStart(chunkCount);
+  if (input.length < need) throw new PatchError('SIZE_MISMATCH', `only ${input.length} bytes; header and a chunk table of ${chunkCount} entries need ${need}`);
+  const stored = hexOf(b, TABLE_DIGEST_OFFSET);
+  const computed = tableDigestOf(input, chunkCount).toString('hex');
+  if (computed !== stored) {
+    throw new PatchError('TABLE_DIGEST_MISMATCH', `stored chunk table digest does not match the header and table (stored ${stored.slice(0, 16)}…, computed ${computed.slice(0, 16)}…)`);
+  }
+  return {
+    formatVersion,
+    full: (b.readUInt8(9) & FLAG_FULL) !== 0,
+    baseSize: b.readUInt32LE(12),
+    baseSha256: hexOf(b, 16),
+    resultSize: b.readUInt32LE(48),
+    resultSha256: hexOf(b, 52),
+    chunkCount,
+    tableDigest: stored,
+  };
+}
+
+/**
+ * Parses and checks every field of the 160-byte header (FORMAT.md section 3), as a decoder must.
+ * Needs only the first 160 bytes, so a streaming receiver can call it early; the table digest is
+ * checked by `parseChunkTable` once the table has arrived.
+ */
+export function parsePatchHeader(input: Uint8Array): PatchHeader {
+  const b = headerView(input);
+  const formatVersion = checkIdentity(b);
   const compressor = b.readUInt8(8);
   if (compressor !== COMPRESSOR_LZMA1) throw new PatchError('UNSUPPORTED_COMPRESSOR', `header field compressor = ${compressor}; v1 knows only 1 (raw LZMA1)`);
   const flags = b.readUInt8(9);
@@ -164,8 +212,7 @@ export function parsePatchHeader(input: Uint8Array): PatchHeader {
   if (full && baseSha256 !== '0'.repeat(64)) throw new PatchError('BAD_FLAGS', 'header field base_sha256 must be all zero in a full-image patch');
   const resultSize = b.readUInt32LE(48);
   if (resultSize < 1 || resultSize > MAX_RESULT_SIZE) throw new PatchError('BAD_RESULT_SIZE', `header field result_size = ${resultSize} is outside 1..${MAX_RESULT_SIZE}`);
-  const chunkCount = b.readUInt32LE(84);
-  if (chunkCount < 1 || chunkCount > MAX_CHUNK_COUNT) throw new PatchError('BAD_CHUNK_COUNT', `header field chunk_count = ${chunkCount} is outside 1..${MAX_CHUNK_COUNT}`);
+  const chunkCount = checkChunkCount(b);
   const chunkSize = b.readUInt32LE(88);
   if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) throw new PatchError('BAD_CHUNK_SIZE', `header field chunk_size = ${chunkSize} is outside ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`);
   const maxBodyLen = b.readUInt32LE(92);

@@ -8,9 +8,12 @@ export {
   ENTRY_SIZE,
   FORMAT_VERSION,
   HEADER_SIZE,
+  MIN_CHUNK_SIZE,
   parseChunkTable,
   parsePatchHeader,
   type PatchHeader,
+  type PatchLayout,
+  readPatchLayout,
 } from './format.ts';
 export { applyChunk, applyPatch, type ChunkOutput, StreamingApplier } from './apply.ts';
 export { DEFAULT_CHUNK_SIZE, DEFAULT_CODERS, encodeFullImage, encodePatch, type EncodeOptions } from './encode.ts';
