@@ -38,6 +38,8 @@ static const char usage[] =
     "  --fail-self-test        the new image's self-test fails (tests rollback)\n"
     "  --ack-timeout-ms N      CoAP ACK_TIMEOUT (default 2000)\n"
     "  --max-szx N             largest Block2 SZX to ask for (default 6 = 1024 bytes)\n"
+    "  --max-payload N         largest CoAP payload per datagram, 16..1024 (LoRa DR0: 32): larger\n"
+    "                          check-ins/reports go block-wise, and --max-szx is capped to fit\n"
     "  --max-sleep S           cap every sleep at S seconds (tests; default 5)\n"
     "  --max-wakes N           give up (exit 4) after N sleeps (default 50)\n"
     "  --keep-running          do not exit when the server has nothing to do\n";
@@ -45,7 +47,8 @@ static const char usage[] =
 /* options that take a value, each followed by a space */
 static const char value_opts[] = "--server --device-id --key-file --product --flash --image --gateway-pub --release-pub "
                                  "--version --secure-version --slot-size --staging-size --power-cut-after "
-                                 "--power-cut-random --power-cut-range --ack-timeout-ms --max-szx --max-sleep --max-wakes ";
+                                 "--power-cut-random --power-cut-range --ack-timeout-ms --max-szx --max-payload --max-sleep "
+                                 "--max-wakes ";
 
 static void json_str(const char *s)
 {
@@ -211,6 +214,7 @@ int main(int argc, char **argv)
     static uint8_t key[32], gw_pub[65], rel_pub[65];
     uint32_t slot_size = 0x1E0000, staging_size = 0x12000, max_sleep = 5, max_wakes = 50, wakes = 0;
     uint64_t cut = 0, seed = 0, range = 20000;
+    unsigned long max_payload = 0;
     int i, allow_unsigned = 0, keep_running = 0, use_seed = 0;
     size_t n;
     uint8_t *txt;
@@ -257,6 +261,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--power-cut-range")) range = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--ack-timeout-ms")) cfg.ack_timeout_ms = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--max-szx")) cfg.max_szx = (uint8_t)strtoul(v, NULL, 0);
+        else if (!strcmp(a, "--max-payload")) max_payload = strtoul(v, NULL, 0);
         else if (!strcmp(a, "--max-sleep")) max_sleep = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--max-wakes")) max_wakes = (uint32_t)strtoul(v, NULL, 0);
         else {
@@ -270,6 +275,12 @@ int main(int argc, char **argv)
     }
     if (cfg.max_szx > 6 || slot_size % HOST_SECTOR || staging_size % HOST_SECTOR || !slot_size || !staging_size)
         return die("--max-szx must be 0..6 and sizes multiples of 4096", NULL);
+    if (max_payload && (max_payload < 16 || max_payload > 1024))
+        return die("--max-payload must be 16..1024 bytes (one block of at least 16 must fit)", NULL);
+    cfg.max_payload = (uint16_t)max_payload;
+    /* a device whose datagrams carry N payload bytes asks for Block2 blocks of at most N */
+    while (cfg.max_payload && cfg.max_szx && (16u << cfg.max_szx) > cfg.max_payload)
+        cfg.max_szx--;
     if (strlen(cfg.device_id) >= FURROW_ID_MAX || strlen(cfg.product) >= FURROW_ID_MAX)
         return die("device id and product must be shorter than 48 bytes", NULL);
     txt = slurp(key_file, &n, 256);

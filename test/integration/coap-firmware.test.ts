@@ -2,12 +2,44 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { UdpTransport } from '../../src/bearer/udp.ts';
+import type { PeerAddress } from '../../src/bearer/types.ts';
+import { decodeBlock } from '../../src/coap/block.ts';
+import { code, Opt, POST } from '../../src/coap/codes.ts';
+import { decodeMessage, option, type CoapMessage } from '../../src/coap/message.ts';
 import { encodePatch } from '../../src/delta/index.ts';
 import { describeGatewayKey } from '../../src/manifest/gateway-key.ts';
 import { readCorpus } from '../helpers/corpus.ts';
 import { startHarness, type Harness } from './coap-harness.ts';
 
 const DEVICE_BIN = resolve(import.meta.dirname, '../../firmware/build/furrow-device');
+
+/**
+ * UDP with a LoRa-DR0-like limit per peer (DatagramTransport.maxPayloadFor = 32 bytes, what the
+ * LoRa bearer says for a DR0-2 device): the CoAP server advises and serves 32-byte blocks. Every
+ * datagram either way is kept, decoded, so the test can check what went over the air.
+ */
+class SmallFrameUdp extends UdpTransport {
+  readonly up: CoapMessage[] = [];
+  readonly down: CoapMessage[] = [];
+  constructor(opts: { host: string; port: number }, readonly limit: number) {
+    super(opts);
+    this.onMessage((data) => void this.up.push(decodeMessage(data)));
+  }
+  maxPayloadFor(): number {
+    return this.limit;
+  }
+  override send(data: Buffer, peer: PeerAddress): Promise<void> {
+    this.down.push(decodeMessage(data));
+    return super.send(data, peer);
+  }
+}
+
+const pathOf = (m: CoapMessage) => m.options.filter((o) => o.number === Opt.UriPath).map((o) => o.value.toString()).join('/');
+const block = (m: CoapMessage, n: number) => {
+  const v = option(m, n);
+  return v ? decodeBlock(v) : undefined;
+};
 
 describe('the C device (furrow-device) against the CoAP service', () => {
   let h: Harness | undefined;
@@ -23,8 +55,8 @@ describe('the C device (furrow-device) against the CoAP service', () => {
     h = undefined;
   });
 
-  async function setup(): Promise<{ hh: Harness; run: (extra?: string[]) => Promise<{ code: number | null; out: string }> }> {
-    const hh = await startHarness({ images, coap: { transfers: { flushEveryBlocks: 4 } } });
+  async function setup(transport?: (o: { host: string; port: number }) => UdpTransport): Promise<{ hh: Harness; run: (extra?: string[]) => Promise<{ code: number | null; out: string }> }> {
+    const hh = await startHarness({ images, coap: { transfers: { flushEveryBlocks: 4 } }, ...(transport ? { transport } : {}) });
     h = hh;
     writeFileSync(join(hh.dir, 'key.hex'), hh.deviceKey.toString('hex'));
     writeFileSync(join(hh.dir, 'gw.pem'), describeGatewayKey(hh.service.gatewayKey).pem);
@@ -79,5 +111,49 @@ describe('the C device (furrow-device) against the CoAP service', () => {
     // Re-asked blocks after each cut are few: far less than downloading the patch again.
     expect(t.bytes_served).toBeLessThan(1.5 * t.size);
     expect(hh.db.prepare('SELECT running_sha256 FROM devices WHERE id = ?').get(hh.deviceId)).toEqual({ running_sha256: hh.targetSha256 });
+  });
+
+  it('checks in, downloads and reports block-wise when its datagrams carry only 32 payload bytes (LoRa DR0)', async () => {
+    let udp: SmallFrameUdp | undefined;
+    const { hh, run } = await setup((o) => (udp = new SmallFrameUdp(o, 32)));
+    const { code: exit, out } = await run(['--max-payload', '32']);
+    expect(exit, out.slice(-2000)).toBe(0);
+    expect(out).toMatch(/"event":"confirmed"/);
+    expect(hh.db.prepare('SELECT running_sha256, last_result FROM devices WHERE id = ?').get(hh.deviceId)).toEqual({ running_sha256: hh.targetSha256, last_result: 'ok' });
+    expect(transfer(hh)).toMatchObject({ state: 'completed' });
+    const { up, down } = udp!;
+    // no datagram either way carried more than 32 payload bytes
+    expect(Math.max(...up.map((m) => m.payload.length))).toBeLessThanOrEqual(32);
+    expect(Math.max(...down.map((m) => m.payload.length))).toBeLessThanOrEqual(32);
+    for (const path of ['c', 'r']) {
+      const posts = up.filter((m) => m.code === POST && pathOf(m) === path);
+      // the envelope went up in Block1 blocks 0, 1, 2, ... (every one but the last full) ...
+      const b1 = posts.map((m) => block(m, Opt.Block1)).filter((b) => b !== undefined);
+      expect(b1.every((b) => b.szx === 1)).toBe(true);
+      // one request body per run of blocks 0..k (check-in: before the update and after the report)
+      const bodies: number[][] = [];
+      for (const b of b1) {
+        if (b.num === 0) bodies.push([]);
+        const cur = bodies.at(-1)!;
+        expect(b.num, `POST /${path}`).toBe(cur.length);
+        cur.push(b.more ? 1 : 0);
+      }
+      expect(bodies.length, `POST /${path}`).toBe(path === 'c' ? 2 : 1);
+      for (const more of bodies) {
+        expect(more.length).toBeGreaterThan(2);
+        expect(more).toEqual([...more.slice(0, -1).map(() => 1), 0]);
+      }
+    }
+    // ... each but the last answered 2.31 Continue
+    expect(down.filter((m) => m.code === code(2, 31)).length).toBe(up.filter((m) => block(m, Opt.Block1)?.more).length);
+    // the check-in answer came back in 32-byte Block2 blocks, later ones asked for by POSTs with only Block2
+    const fetches = up.filter((m) => m.code === POST && pathOf(m) === 'c' && !option(m, Opt.Block1) && block(m, Opt.Block2));
+    expect(fetches.length).toBeGreaterThanOrEqual(2);
+    expect(fetches.every((m) => m.payload.length === 0)).toBe(true);
+    expect(down.filter((m) => m.code === code(2, 5) && block(m, Opt.Block2) && option(m, Opt.ContentFormat)?.[0] === 60).length).toBe(fetches.length + 1);
+    // manifest and patch in 32-byte blocks too
+    const gets = up.filter((m) => m.code === 1);
+    expect(gets.length).toBeGreaterThan(hh.patch.length / 32);
+    expect(gets.every((m) => block(m, Opt.Block2)!.szx === 1)).toBe(true);
   });
 });

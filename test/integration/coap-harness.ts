@@ -92,6 +92,8 @@ export interface HarnessOptions {
   devices?: number;
   /** A real base/target/patch triple (bench: a corpus pair) instead of the synthetic one. */
   images?: { base: Buffer; target: Buffer; patch: Buffer };
+  /** The UDP bearer to serve on (a subclass with a per-peer payload limit, a tap); default: plain UdpTransport. */
+  transport?: (opts: { host: string; port: number }) => UdpTransport;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -165,7 +167,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   };
   const launch = async (port: number) => {
-    const transport = new UdpTransport({ host: '127.0.0.1', port });
+    const transport = opts.transport ? opts.transport({ host: '127.0.0.1', port }) : new UdpTransport({ host: '127.0.0.1', port });
     h.service = new CoapService(ctx, { ...opts.service, transports: [transport] });
     await h.service.start();
     h.port = transport.port;

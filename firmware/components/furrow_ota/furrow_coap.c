@@ -8,6 +8,7 @@
 #define OPT_CONTENT_FORMAT 12
 #define OPT_MAX_AGE 14
 #define OPT_BLOCK2 23
+#define OPT_BLOCK1 27
 #define OPT_SIZE2 28
 
 static uint32_t uint_opt(const uint8_t *v, size_t n)
@@ -16,6 +17,20 @@ static uint32_t uint_opt(const uint8_t *v, size_t n)
     while (n--)
         x = x << 8 | *v++;
     return x;
+}
+
+/* RFC 7959 §2.2: NUM, M, SZX in at most 3 bytes; SZX 7 is reserved. 0 or FURROW_ERR_COAP. */
+static int block_opt(const uint8_t *v, size_t n, uint8_t *has, uint32_t *num, uint8_t *more, uint8_t *szx)
+{
+    uint32_t x;
+    if (n > 3)
+        return FURROW_ERR_COAP;
+    x = uint_opt(v, n);
+    *has = 1;
+    *num = x >> 4;
+    *more = (x >> 3) & 1;
+    *szx = x & 7;
+    return *szx == 7 ? FURROW_ERR_COAP : 0;
 }
 
 /* RFC 7252 §3 */
@@ -85,19 +100,14 @@ int furrow_coap_parse(const uint8_t *buf, size_t len, struct furrow_coap_msg *m)
             m->has_max_age = 1;
             m->max_age = uint_opt(p, olen);
             break;
-        case OPT_BLOCK2: {
-            uint32_t v;
-            if (olen > 3)
-                return FURROW_ERR_COAP;
-            v = uint_opt(p, olen);
-            m->has_block2 = 1;
-            m->block2_num = v >> 4;
-            m->block2_more = (v >> 3) & 1;
-            m->block2_szx = v & 7;
-            if (m->block2_szx == 7) /* RFC 7959 §2.2: reserved */
+        case OPT_BLOCK2:
+            if (block_opt(p, olen, &m->has_block2, &m->block2_num, &m->block2_more, &m->block2_szx))
                 return FURROW_ERR_COAP;
             break;
-        }
+        case OPT_BLOCK1:
+            if (block_opt(p, olen, &m->has_block1, &m->block1_num, &m->block1_more, &m->block1_szx))
+                return FURROW_ERR_COAP;
+            break;
         case OPT_SIZE2:
             if (olen > 4)
                 return FURROW_ERR_COAP;
@@ -196,6 +206,8 @@ int furrow_coap_build(uint8_t *buf, size_t cap, const struct furrow_coap_req *r)
         uint_option(&e, OPT_CONTENT_FORMAT, (uint32_t)r->content_format);
     if (r->block2 >= 0)
         uint_option(&e, OPT_BLOCK2, (uint32_t)r->block2);
+    if (r->has_block1)
+        uint_option(&e, OPT_BLOCK1, r->block1);
     if (r->size2)
         uint_option(&e, OPT_SIZE2, 0);
     if (r->payload_len) {

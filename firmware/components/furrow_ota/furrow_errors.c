@@ -26,6 +26,8 @@ const char *furrow_strerror(int err)
     case FURROW_ERR_TABLE_DIGEST: return "chunk table digest differs from the manifest";
     case FURROW_ERR_FLASH_VERIFY: return "flash does not read back what was written";
     case FURROW_ERR_REFUSED: return "this image failed its self-test before";
+    case FURROW_ERR_ANSWER_TOO_BIG: return "server's answer is larger than the device's buffer";
+    case FURROW_ERR_REQUEST_TOO_BIG: return "server refuses a request body this large (4.13)";
     default: return "unknown error";
     }
 }

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #define CF_CBOR 60
+#define CODE_CONTINUE FURROW_COAP_CODE(2, 31)
+#define CODE_INCOMPLETE FURROW_COAP_CODE(4, 8)
+#define CODE_TOO_LARGE FURROW_COAP_CODE(4, 13)
 
 void furrow_hmac_sha256(const struct furrow_port *port, const uint8_t *key, size_t klen, const uint8_t *const *parts,
                         const size_t *lens, int nparts, uint8_t out[32])
@@ -60,17 +63,124 @@ static int persist(struct furrow_update *u)
     return u->port->state_store(u->port->arg, &u->st, sizeof u->st) ? FURROW_ERR_IO : 0;
 }
 
-/* Wraps u->body (blen bytes) in the envelope [id, counter, body, mac] and POSTs it to path. The
- * counter is persisted before sending (PROTOCOL.md); a 4.01 naming a higher accepted counter makes
- * the device jump past it and retry once. */
-static int post(struct furrow_update *u, char path, size_t blen, struct furrow_coap_msg *resp)
+/* SZX of the largest block (at most cfg->max_szx) inside the device's payload limit. */
+static uint8_t payload_szx(const struct furrow_config *cfg)
 {
-    int attempt, r;
+    uint8_t szx = cfg->max_szx > 6 ? 6 : cfg->max_szx;
+    while (szx && (16u << szx) > cfg->max_payload)
+        szx--;
+    return szx;
+}
+
+/*
+ * Sends the envelope u->env[0, len) to path p: in one datagram, or, when it exceeds cfg->max_payload,
+ * in Block1 blocks (RFC 7959 §2.5) each but the last answered 2.31 Continue. The server may ask for
+ * smaller blocks in a 2.31 (the next block then starts after the bytes it took, in its size) or in a
+ * 4.13 carrying Block1 (start over in that size); a 4.08 (it lost the earlier blocks) starts over at
+ * block 0, once. A lost 2.31 is the CoAP layer's retransmission. resp is the answer to the body.
+ */
+static int send_body(struct furrow_update *u, const char *p, size_t len, struct furrow_coap_msg *resp)
+{
+    const struct furrow_config *cfg = u->cfg;
+    uint8_t szx = 7, pszx = 7; /* 7: no Block1 / no Block2 */
+    size_t off = 0, n;
+    int r, restarts = 0;
+    if (cfg->max_payload) {
+        pszx = payload_szx(cfg);
+        if (len > cfg->max_payload)
+            szx = pszx;
+    }
+    for (;;) {
+        struct furrow_coap_req req;
+        memset(&req, 0, sizeof req);
+        req.code = FURROW_COAP_POST;
+        req.path = p;
+        req.content_format = CF_CBOR;
+        req.block2 = -1;
+        n = len - off;
+        if (szx < 7) {
+            size_t bs = 16u << szx;
+            if (n > bs)
+                n = bs;
+            req.has_block1 = 1;
+            req.block1 = (uint32_t)(off / bs) << 4 | (uint32_t)(off + n < len) << 3 | szx;
+        } else if (pszx < 7) {
+            req.block2 = pszx; /* §2.4 early negotiation: an answer larger than a datagram comes in blocks */
+        }
+        req.payload = u->env + off;
+        req.payload_len = n;
+        if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
+            return r;
+        if (resp->code == CODE_TOO_LARGE) {
+            if (!resp->has_block1 || resp->block1_szx >= szx)
+                return FURROW_ERR_REQUEST_TOO_BIG; /* the whole body is over the server's limit */
+            szx = resp->block1_szx;
+            off = 0;
+            continue;
+        }
+        if (szx < 7 && resp->code == CODE_INCOMPLETE && !restarts++) {
+            off = 0;
+            continue;
+        }
+        if (szx == 7 || off + n == len || resp->code != CODE_CONTINUE)
+            return 0; /* the answer to the body, or an error answer the caller reads from resp */
+        if (resp->has_block1 && resp->block1_szx < szx)
+            szx = resp->block1_szx;
+        off += n;
+    }
+}
+
+/*
+ * Copies the answer in resp into out (cap bytes) and, when it carries Block2 with M=1, fetches the
+ * later blocks with POSTs to p that carry only Block2 (RFC 7959 §3.3, Figure 9). Returns its length,
+ * FURROW_ERR_ANSWER_TOO_BIG, or another error (resp then holds the failing answer, e.g. a 4.08 when
+ * the server no longer holds the answer).
+ */
+static int collect(struct furrow_update *u, const char *p, struct furrow_coap_msg *resp, uint8_t *out, size_t cap)
+{
+    size_t len = 0;
+    uint8_t code = resp->code;
+    int r;
+    for (;;) {
+        struct furrow_coap_req req;
+        uint32_t bs = 16u << resp->block2_szx;
+        if (resp->has_block2 && ((size_t)resp->block2_num * bs != len || (resp->block2_more && resp->payload_len != bs)))
+            return FURROW_ERR_COAP;
+        if (resp->payload_len > cap - len)
+            return FURROW_ERR_ANSWER_TOO_BIG;
+        if (resp->payload_len)
+            memcpy(out + len, resp->payload, resp->payload_len);
+        len += resp->payload_len;
+        if (!resp->has_block2 || !resp->block2_more)
+            return (int)len;
+        memset(&req, 0, sizeof req);
+        req.code = FURROW_COAP_POST;
+        req.path = p;
+        req.content_format = -1;
+        req.block2 = (int64_t)(resp->block2_num + 1) << 4 | resp->block2_szx;
+        if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
+            return r;
+        if (resp->code != code)
+            return FURROW_ERR_SERVER;
+        if (!resp->has_block2)
+            return FURROW_ERR_COAP;
+    }
+}
+
+/* Wraps u->body (blen bytes) in the envelope [id, counter, body, mac], POSTs it to path (block-wise
+ * when the device's datagrams are small) and collects the answer into out. Returns the answer's
+ * length (resp->code says what it is) or an error. The counter is persisted before sending
+ * (PROTOCOL.md); a 4.01 naming a higher accepted counter makes the device jump past it and retry once. */
+static int post(struct furrow_update *u, char path, size_t blen, struct furrow_coap_msg *resp, uint8_t *out,
+                size_t cap)
+{
+    int attempt, r, n = 0;
+    char p[2];
+    p[0] = path;
+    p[1] = 0;
     for (attempt = 0; attempt < 2; attempt++) {
         struct furrow_cbor_w w;
-        struct furrow_coap_req req;
         uint8_t mac[16];
-        char p[2];
         u->st.counter++;
         if ((r = persist(u)) != 0)
             return r;
@@ -83,23 +193,16 @@ static int post(struct furrow_update *u, char path, size_t blen, struct furrow_c
         furrow_cbor_put_str(&w, FURROW_CBOR_BSTR, mac, 16);
         if (w.err)
             return FURROW_ERR_CBOR;
-        memset(&req, 0, sizeof req);
-        p[0] = path;
-        p[1] = 0;
-        req.code = FURROW_COAP_POST;
-        req.path = p;
-        req.content_format = CF_CBOR;
-        req.block2 = -1;
-        req.payload = u->env;
-        req.payload_len = w.len;
-        if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
+        if ((r = send_body(u, p, w.len, resp)) != 0)
             return r;
-        if (resp->code == FURROW_COAP_CODE(4, 1) && resp->payload_len && attempt == 0) {
+        if ((n = collect(u, p, resp, out, cap)) < 0)
+            return n;
+        if (resp->code == FURROW_COAP_CODE(4, 1) && n && attempt == 0) {
             struct furrow_cbor c;
-            uint64_t n, k;
-            furrow_cbor_init(&c, resp->payload, resp->payload_len);
-            n = furrow_cbor_head(&c, FURROW_CBOR_MAP);
-            for (k = 0; k < n && !c.err; k++) {
+            uint64_t k, m;
+            furrow_cbor_init(&c, out, (size_t)n);
+            m = furrow_cbor_head(&c, FURROW_CBOR_MAP);
+            for (k = 0; k < m && !c.err; k++) {
                 if (furrow_cbor_int(&c) == 1) {
                     uint64_t last = furrow_cbor_uint(&c);
                     if (!c.err && last >= u->st.counter)
@@ -110,9 +213,9 @@ static int post(struct furrow_update *u, char path, size_t blen, struct furrow_c
             }
             continue;
         }
-        return 0;
+        return n;
     }
-    return 0;
+    return n;
 }
 
 static void text_field(struct furrow_cbor *c, char *dst, size_t cap)
@@ -197,7 +300,7 @@ int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
     furrow_cbor_put_text(&w, u->st.running_version);
     if (w.err)
         return FURROW_ERR_CBOR;
-    if ((r = post(u, 'c', w.len, &resp)) != 0)
+    if ((r = post(u, 'c', w.len, &resp, u->mbuf, sizeof u->mbuf)) < 0)
         return r;
     if (resp.code == FURROW_COAP_CODE(5, 3)) {
         u->sleep_s = resp.has_max_age ? resp.max_age : 60;
@@ -205,7 +308,7 @@ int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
     }
     if (resp.code != FURROW_COAP_CODE(2, 5))
         return FURROW_ERR_SERVER;
-    return furrow_checkin_parse(resp.payload, resp.payload_len, out);
+    return furrow_checkin_parse(u->mbuf, (size_t)r, out);
 }
 
 int furrow_report(struct furrow_update *u, const char *status)
@@ -229,7 +332,7 @@ int furrow_report(struct furrow_update *u, const char *status)
     furrow_cbor_put_head(&w, FURROW_CBOR_UINT, u->st.pr.offset);
     if (w.err)
         return FURROW_ERR_CBOR;
-    if ((r = post(u, 'r', w.len, &resp)) != 0)
+    if ((r = post(u, 'r', w.len, &resp, u->mbuf, sizeof u->mbuf)) < 0)
         return r;
     return resp.code == FURROW_COAP_CODE(2, 4) ? 0 : FURROW_ERR_SERVER;
 }

@@ -1,6 +1,7 @@
 /*
  * Minimal CoAP (RFC 7252) message codec and a confirmable-request client with retransmission
- * (§4.2) and Block2 options (RFC 7959), enough for the furrow device protocol (src/coap/PROTOCOL.md).
+ * (§4.2) and Block1/Block2 options (RFC 7959), enough for the furrow device protocol
+ * (src/coap/PROTOCOL.md).
  */
 #ifndef FURROW_COAP_H
 #define FURROW_COAP_H
@@ -27,6 +28,9 @@ struct furrow_coap_msg {
     uint8_t etag[8];
     const uint8_t *payload;
     size_t payload_len;
+    /* after the fields furrow_update.c reads, so their offsets (and its code size) do not move */
+    uint8_t has_block1, block1_more, block1_szx;
+    uint32_t block1_num;
 };
 
 struct furrow_coap_req {
@@ -40,6 +44,8 @@ struct furrow_coap_req {
     int size2;              /**< ask for Size2 (option with value 0) */
     const uint8_t *payload;
     size_t payload_len;
+    uint8_t has_block1;     /**< send Block1 (RFC 7959 §2.3) with value block1 */
+    uint32_t block1;        /**< NUM << 4 | M << 3 | SZX */
 };
 
 /** Parses a datagram; returns 0 or FURROW_ERR_COAP. Payload points into buf. */

@@ -51,6 +51,10 @@
 #define FURROW_ERR_FLASH_VERIFY (-22)
 /** The manifest's release digest was refused before (failed self-test). */
 #define FURROW_ERR_REFUSED (-21)
+/** The server's answer (collected from Block2 blocks) is larger than the buffer given for it. */
+#define FURROW_ERR_ANSWER_TOO_BIG (-23)
+/** The server refuses a request body this large (4.13 Request Entity Too Large, RFC 7959 §2.9.3). */
+#define FURROW_ERR_REQUEST_TOO_BIG (-24)
 
 const char *furrow_strerror(int err);
 

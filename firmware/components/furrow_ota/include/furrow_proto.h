@@ -15,9 +15,14 @@ void furrow_request_mac(const struct furrow_port *port, const uint8_t key[32], c
                         uint64_t counter, const uint8_t *body, size_t len, uint8_t mac[16]);
 /** Parses a check-in response body (2.05 payload). 0 or FURROW_ERR_CBOR. */
 int furrow_checkin_parse(const uint8_t *buf, size_t buf_len, struct furrow_checkin_resp *out);
-/** POST /c. Returns 0 (resp filled), FURROW_ERR_SERVER (u->sleep_s may hint), or a transport error. */
+/**
+ * POST /c. Returns 0 (resp filled), FURROW_ERR_SERVER (u->sleep_s may hint), or a transport error.
+ * With cfg->max_payload set, a body larger than it goes up in Block1 blocks and the answer comes back
+ * in Block2 blocks, collected in u->mbuf (FURROW_ERR_ANSWER_TOO_BIG past its 1024 bytes) before it is
+ * parsed (PROTOCOL.md "Small frames").
+ */
 int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *resp);
-/** POST /r with status text and the persisted reason. */
+/** POST /r with status text and the persisted reason (block-wise as furrow_checkin; uses u->mbuf). */
 int furrow_report(struct furrow_update *u, const char *status);
 /**
  * GET one Block2 block of path. On success *data/len is the payload and *data_off its byte offset

@@ -53,6 +53,13 @@ struct furrow_config {
     uint32_t ack_timeout_ms;
     uint32_t secure_version;    /**< factory value, used when no state is stored */
     const char *version;        /**< factory version string */
+    /**
+     * Largest CoAP payload one datagram to or from the gateway carries (LoRaWAN DR0-2: 32), 0 = no
+     * limit beyond FURROW_COAP_BUF. With a limit, a check-in or report body larger than it goes up
+     * in Block1 blocks and every POST asks for its answer in Block2 blocks of at most that size
+     * (PROTOCOL.md "Small frames"). Last in the struct: the fields above keep their offsets.
+     */
+    uint16_t max_payload;
 };
 
 struct furrow_update {

@@ -34,8 +34,8 @@ export interface Rule {
 export const HEADER_BITS: Partial<Record<FieldName, number>> = { version: 2, type: 2, tkl: 4, code: 8, mid: 16 };
 
 export const CoapType = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
-export const CoapCode = { EMPTY: 0x00, GET: 0x01, POST: 0x02, CHANGED: 0x44, CONTENT: 0x45, SERVICE_UNAVAILABLE: 0xa3 } as const;
-export const CoapOptionNo = { ETAG: 4, URI_PATH: 11, CONTENT_FORMAT: 12, MAX_AGE: 14, BLOCK2: 23, SIZE2: 28 } as const;
+export const CoapCode = { EMPTY: 0x00, GET: 0x01, POST: 0x02, CHANGED: 0x44, CONTENT: 0x45, CONTINUE: 0x5f, SERVICE_UNAVAILABLE: 0xa3 } as const;
+export const CoapOptionNo = { ETAG: 4, URI_PATH: 11, CONTENT_FORMAT: 12, MAX_AGE: 14, BLOCK2: 23, BLOCK1: 27, SIZE2: 28 } as const;
 
 const eq = { kind: 'equal' } as const;
 const map = { kind: 'match-mapping' } as const;
@@ -57,6 +57,10 @@ const head = (c: FieldDescriptor): FieldDescriptor[] => [ver, typeSent, tklSent,
 const CF_CBOR = Buffer.from([60]);
 /** application/octet-stream (42, patch bytes) and application/cose; cose-type="cose-sign1" (18, manifest). */
 const BLOCK_FORMATS = [Buffer.from([42]), Buffer.from([18])];
+/** text/plain (0, a uint 0 is the empty string: diagnostics) and CBOR (60): what a /c or /r answer carries. */
+const ANSWER_FORMATS = [Buffer.alloc(0), CF_CBOR];
+const POST_PATHS = [str('c'), str('r')];
+const anyCode: FieldDescriptor = { field: 'code', mo: ign, cda: 'value-sent' };
 
 export const NO_COMPRESSION_RULE_ID = 0;
 
@@ -144,6 +148,74 @@ export const FURROW_RULES: readonly Rule[] = [
       optSent(CoapOptionNo.BLOCK2),
       optSent(CoapOptionNo.SIZE2),
     ],
+  },
+  // Block-wise POST /c and /r (src/coap/PROTOCOL.md "Small frames", RFC 7959 §2.5 and §3.3): what a
+  // DR0-2 device and the gateway exchange when a check-in or report does not fit one frame.
+  {
+    id: 12,
+    name: 'POST /c or /r, CBOR, Block1 (one block of the envelope)',
+    direction: 'up',
+    fields: [...head(code(CoapCode.POST)), optMap(CoapOptionNo.URI_PATH, POST_PATHS), optEq(CoapOptionNo.CONTENT_FORMAT, CF_CBOR), optSent(CoapOptionNo.BLOCK1)],
+  },
+  {
+    id: 13,
+    name: 'POST /c or /r with only Block2 (asks for a later block of the answer)',
+    direction: 'up',
+    fields: [...head(code(CoapCode.POST)), optMap(CoapOptionNo.URI_PATH, POST_PATHS), optSent(CoapOptionNo.BLOCK2)],
+  },
+  {
+    id: 14,
+    name: 'POST /c or /r, CBOR, Block2 (whole envelope, answer in blocks)',
+    direction: 'up',
+    fields: [...head(code(CoapCode.POST)), optMap(CoapOptionNo.URI_PATH, POST_PATHS), optEq(CoapOptionNo.CONTENT_FORMAT, CF_CBOR), optSent(CoapOptionNo.BLOCK2)],
+  },
+  {
+    id: 15,
+    name: '2.31 Continue with Block1',
+    direction: 'down',
+    fields: [...head(code(CoapCode.CONTINUE)), optSent(CoapOptionNo.BLOCK1)],
+  },
+  {
+    id: 16,
+    name: '2.05 CBOR, first answer block after the last Block1: Block2, Block1, Size2',
+    direction: 'down',
+    fields: [
+      ...head(code(CoapCode.CONTENT)),
+      optEq(CoapOptionNo.CONTENT_FORMAT, CF_CBOR),
+      optSent(CoapOptionNo.BLOCK2),
+      optSent(CoapOptionNo.BLOCK1),
+      optSent(CoapOptionNo.SIZE2),
+    ],
+  },
+  {
+    id: 17,
+    name: '2.05 CBOR, later answer block: Block2',
+    direction: 'down',
+    fields: [...head(code(CoapCode.CONTENT)), optEq(CoapOptionNo.CONTENT_FORMAT, CF_CBOR), optSent(CoapOptionNo.BLOCK2)],
+  },
+  {
+    id: 18,
+    name: '2.05 CBOR, first answer block after a one-datagram POST: Block2, Size2',
+    direction: 'down',
+    fields: [...head(code(CoapCode.CONTENT)), optEq(CoapOptionNo.CONTENT_FORMAT, CF_CBOR), optSent(CoapOptionNo.BLOCK2), optSent(CoapOptionNo.SIZE2)],
+  },
+  {
+    id: 19,
+    name: 'any code with Block1 only (2.04 to the last block of a report)',
+    direction: 'down',
+    fields: [ver, typeSent, tklSent, anyCode, midSent, tokenSent, optSent(CoapOptionNo.BLOCK1)],
+  },
+  {
+    id: 20,
+    name: 'any code, text or CBOR, Block1 (an answer to the last block that fits one block: 2.05, 4.01, 4.xx)',
+    direction: 'down',
+    fields: [ver, typeSent, tklSent, anyCode, midSent, tokenSent, optMap(CoapOptionNo.CONTENT_FORMAT, ANSWER_FORMATS), optSent(CoapOptionNo.BLOCK1)],
+  },
+  {
+    id: 21,
+    name: 'any code, text or CBOR (4.08 for a block out of order, other diagnostics)',
+    direction: 'down',
+    fields: [ver, typeSent, tklSent, anyCode, midSent, tokenSent, optMap(CoapOptionNo.CONTENT_FORMAT, ANSWER_FORMATS)],
   },
 ];
 
