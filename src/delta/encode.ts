@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { InputError } from '../errors.ts';
 import { bsdiffMatches } from './bsdiff.ts';
 import { bodyLen, type ChunkEntry, type CoderParams, MAX_CHUNK_SIZE, MAX_RESULT_SIZE, MIN_CHUNK_SIZE, writeHeaderAndTable } from './format.ts';
-import { splitMismatchStreaks, type Match } from './matches.ts';
-import { lzma1Compress } from './xz.ts';
+import { dropRepeatedIslands, splitMismatchStreaks, type Match } from './matches.ts';
+import { lzma1Compress, type XzTuning } from './xz.ts';
 
 /** Upper bound of one chunk's output (header `chunk_size`). */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
@@ -20,6 +20,13 @@ export const DEFAULT_CODERS: [CoderParams, CoderParams, CoderParams] = [
   { lc: 0, lp: 0, pb: 0, dictSize: 16384, transform: 0 },
   { lc: 0, lp: 0, pb: 0, dictSize: 16384, transform: 0 },
 ];
+
+/**
+ * xz search settings per stream (control, diff, extra). The extra stream (new code and data, few long
+ * repeats) compresses better with short `nice` and the bt2 match finder: −0.2 % of that stream on
+ * every corpus pair. The diff stream needs the full preset 9e search (nice 64 there: +6 %).
+ */
+const XZ_TUNING: [XzTuning, XzTuning, XzTuning] = [{}, {}, { nice: 64, mf: 'bt2' }];
 
 export interface EncodeOptions {
   /** Largest output of one chunk (default 1 MiB). */
@@ -199,11 +206,11 @@ function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSi
 }
 
 async function compressAll(raw: RawChunk[], coders: [CoderParams, CoderParams, CoderParams], opts: EncodeOptions): Promise<Buffer[]> {
-  const tasks = raw.flatMap((c) => [c.control, c.diff, c.extra].map((s, i) => ({ s, p: coders[i]! })));
+  const tasks = raw.flatMap((c) => [c.control, c.diff, c.extra].map((s, i) => ({ s, p: coders[i]!, t: XZ_TUNING[i]! })));
   let done = 0;
   return pool(
-    tasks.map(({ s, p }) => async () => {
-      const out = await lzma1Compress(s, p);
+    tasks.map(({ s, p, t }) => async () => {
+      const out = await lzma1Compress(s, p, t);
       opts.onProgress?.(++done, tasks.length);
       return out;
     }),
@@ -277,7 +284,7 @@ export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, matches
 
 /** Diffs `oldImg` → `newImg` (bsdiff matching) and encodes a furrow patch. */
 export async function encodePatch(oldImg: Uint8Array, newImg: Uint8Array, opts: EncodeOptions = {}): Promise<Buffer> {
-  const matches = oldImg.length > 0 && newImg.length > 0 ? splitMismatchStreaks(await bsdiffMatches(oldImg, newImg), oldImg, newImg) : [];
+  const matches = oldImg.length > 0 && newImg.length > 0 ? dropRepeatedIslands(splitMismatchStreaks(await bsdiffMatches(oldImg, newImg), oldImg, newImg), newImg) : [];
   return buildPatch(oldImg, newImg, matches, opts);
 }
 

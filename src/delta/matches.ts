@@ -64,3 +64,59 @@ export function splitMismatchStreaks(ms: Match[], oldImg: Uint8Array, newImg: Ui
   }
   return out;
 }
+
+/**
+ * Drops short matches (< `maxLen` bytes) whose new bytes already occur, `minRepeat` bytes or more,
+ * within the last `window` bytes of the extra stream as it will be written: there the extra coder
+ * codes them as one LZ match, which is cheaper than a control entry plus a diff run. bsdiff picks such
+ * matches inside new data that repeats itself (tables, fonts). Measured on the corpus (32 / 8 / 16 KiB):
+ * −0.02 / −1.3 / −0.14 % patch size; dropping all short matches instead helps NerdMiner but costs WLED.
+ */
+export function dropRepeatedIslands(ms: Match[], newImg: Uint8Array, maxLen = 32, minRepeat = 8, window = 16384): Match[] {
+  const out: Match[] = [];
+  let extra = new Uint8Array(4096);
+  let extraLen = 0;
+  // 4-byte key → the latest few positions in the extra stream where it starts
+  const seen = new Map<number, number[]>();
+  const key = (b: Uint8Array, p: number) => (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+  const append = (from: number, to: number) => {
+    if (extraLen + (to - from) > extra.length) {
+      const next = new Uint8Array(Math.max(2 * extra.length, extraLen + (to - from)));
+      next.set(extra.subarray(0, extraLen));
+      extra = next;
+    }
+    for (let p = from; p < to; p++) {
+      extra[extraLen++] = newImg[p]!;
+      const q = extraLen - 4;
+      if (q < 0) continue;
+      const k = key(extra, q);
+      const list = seen.get(k);
+      if (!list) seen.set(k, [q]);
+      else {
+        list.push(q);
+        if (list.length > 16) list.shift();
+      }
+    }
+  };
+  // longest run of the match's bytes (starting within its first 8) found in the extra window
+  const longestRepeat = (start: number, len: number): number => {
+    let best = 0;
+    for (let s = 0; s + 4 <= len && s <= 8 && best < len - s; s++) {
+      for (const c of seen.get(key(newImg, start + s)) ?? []) {
+        if (extraLen - c > window) continue;
+        let l = 0;
+        while (s + l < len && c + l < extraLen && extra[c + l] === newImg[start + s + l]) l++;
+        best = Math.max(best, l);
+      }
+    }
+    return best;
+  };
+  let pos = 0;
+  for (const m of ms) {
+    append(pos, m.newStart);
+    pos = m.newStart + m.len;
+    if (m.len < maxLen && m.len >= 4 && longestRepeat(m.newStart, m.len) >= Math.min(minRepeat, m.len)) append(m.newStart, pos);
+    else out.push(m);
+  }
+  return out;
+}

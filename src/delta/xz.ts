@@ -7,14 +7,21 @@ import { spawn } from 'node:child_process';
 import { FurrowError } from '../errors.ts';
 import type { LzmaParams } from './lzma-decoder.ts';
 
-export function xzArgs(p: LzmaParams): string[] {
-  return ['--format=raw', `--lzma1=preset=9e,lc=${p.lc},lp=${p.lp},pb=${p.pb},dict=${p.dictSize}`, '-c', '-q'];
+/** Encoder-only search settings (xz `--lzma1` options): they change how well xz searches, never the stream's parameters. */
+export interface XzTuning {
+  nice?: number;
+  mf?: 'hc3' | 'hc4' | 'bt2' | 'bt3' | 'bt4';
+}
+
+export function xzArgs(p: LzmaParams, t: XzTuning = {}): string[] {
+  const tune = `${t.nice === undefined ? '' : `,nice=${t.nice}`}${t.mf === undefined ? '' : `,mf=${t.mf}`}`;
+  return ['--format=raw', `--lzma1=preset=9e,lc=${p.lc},lp=${p.lp},pb=${p.pb},dict=${p.dictSize}${tune}`, '-c', '-q'];
 }
 
 /** Compresses `data` into one raw LZMA1 stream (with end marker). Empty input gives an empty result. */
-export function lzma1Compress(data: Uint8Array, p: LzmaParams): Promise<Buffer> {
+export function lzma1Compress(data: Uint8Array, p: LzmaParams, t: XzTuning = {}): Promise<Buffer> {
   if (data.length === 0) return Promise.resolve(Buffer.alloc(0));
-  return runFilter('xz', xzArgs(p), data, 'xz-utils');
+  return runFilter('xz', xzArgs(p, t), data, 'xz-utils');
 }
 
 /** Runs `cmd args` with `input` on stdin and collects stdout. */

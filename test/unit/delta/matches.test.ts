@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { controlToMatches, readOfftin } from '../../../src/delta/bsdiff.ts';
-import { normalizeMatches, splitMismatchStreaks } from '../../../src/delta/matches.ts';
+import { dropRepeatedIslands, normalizeMatches, splitMismatchStreaks } from '../../../src/delta/matches.ts';
 
 describe('matches', () => {
   it('reads BSDIFF40 offtin sign-magnitude integers', () => {
@@ -48,5 +48,22 @@ describe('matches', () => {
       { newStart: 0, oldStart: 0, len: 10 },
       { newStart: 20, oldStart: 20, len: 20 },
     ]);
+  });
+
+  it('drops a short match whose bytes the extra stream already holds, and keeps long or novel ones', () => {
+    const pattern = Buffer.from('0123456789abcdefghij'); // 20 bytes
+    // new: pattern as extra (0..20), pattern again (20..40), 20 fresh bytes (40..60), a long repeat (60..120)
+    const newImg = Buffer.concat([pattern, pattern, Buffer.from('ZYXWVUTSRQPONMLKJIHG'), Buffer.alloc(60, 7)]);
+    const ms = [
+      { newStart: 20, oldStart: 500, len: 20 }, // repeats extra bytes 0..20: dropped
+      { newStart: 40, oldStart: 900, len: 20 }, // nothing like it in the extra stream: kept
+      { newStart: 60, oldStart: 0, len: 60 }, // long: kept whatever it repeats
+    ];
+    expect(dropRepeatedIslands(ms, newImg, 32, 8)).toEqual(ms.slice(1));
+    // the repeat must lie within the window of the extra stream
+    const far = Buffer.concat([pattern, Buffer.alloc(100, 1), pattern]);
+    const m = [{ newStart: 120, oldStart: 0, len: 20 }];
+    expect(dropRepeatedIslands(m, far, 32, 8, 64)).toEqual(m);
+    expect(dropRepeatedIslands(m, far, 32, 8, 16384)).toEqual([]);
   });
 });
