@@ -44,7 +44,7 @@ struct script {
     uint8_t body[600];
     size_t got;          /**< body bytes reassembled */
     int body_szx;        /**< SZX of the last Block1 block */
-    int datagrams, retransmissions, blocks, restarts, fetches, singles, last_block2_szx;
+    int datagrams, retransmissions, blocks, restarts, fetches, singles, last_block2_szx, tkl;
     uint16_t last_mid;
     uint8_t last_reply[FURROW_COAP_BUF];
     int last_reply_len;
@@ -97,6 +97,7 @@ static int serve(const uint8_t *buf, size_t len)
     if (furrow_coap_parse(buf, len, &rq) || rq.type != FURROW_COAP_CON)
         return 0;
     sc.datagrams++;
+    sc.tkl = rq.tkl;
     if (rq.mid == sc.last_mid && sc.last_reply_len > 0) {
         /* RFC 7252 §4.5: a retransmission gets the same reply, not processed again */
         sc.retransmissions++;
@@ -281,14 +282,14 @@ int main(void)
 
     reset(0);
     r = furrow_checkin(&u, &ci);
-    check(r == 0 && sc.singles == 1 && sc.blocks == 0 && sc.last_block2_szx == 7 && envelope_ok('c'),
-          "without a payload limit the check-in is one datagram with neither Block1 nor Block2 (v1)");
+    check(r == 0 && sc.singles == 1 && sc.blocks == 0 && sc.last_block2_szx == 7 && envelope_ok('c') && sc.tkl == 4,
+          "without a payload limit the check-in is one datagram with neither Block1 nor Block2 (v1), token 4 bytes");
 
     reset(32);
     r = furrow_checkin(&u, &ci);
     check(r == 0 && sc.singles == 0 && sc.blocks == (int)((sc.complete_len + 31) / 32) && sc.body_szx == 1 &&
-              envelope_ok('c'),
-          "a check-in larger than 32 bytes goes up in 32-byte Block1 blocks and reassembles to the MAC'd envelope");
+              envelope_ok('c') && sc.tkl == 2,
+          "a check-in larger than 32 bytes goes up in 32-byte Block1 blocks (2-byte tokens) and reassembles to the MAC'd envelope");
     check(r == 0 && ci.decision == 2 && !strcmp(ci.patch_path, "p/0123456789abcdef0123") && ci.patch_size == 64758 &&
               ci.szx == 1 && sc.fetches == (int)((sc.answer_len + 31) / 32) - 1 && sc.last_block2_szx == 1,
           "its 2.05 answer is collected from Block2 blocks fetched by POSTs with only Block2, then parsed");

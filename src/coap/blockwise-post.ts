@@ -54,7 +54,7 @@ export class BlockwisePost implements Resource {
     }
     let body = req.msg.payload;
     if (b1) {
-      const r = this.collect(key, b1, req.msg.payload, now);
+      const r = this.collect(key, b1, req.msg.payload, now, bearerSzx(req, this.opts.maxSzx()));
       if ('res' in r) return r.res;
       body = r.body;
     }
@@ -78,12 +78,15 @@ export class BlockwisePost implements Resource {
     return res;
   }
 
-  private collect(key: string, b1: BlockOption, data: Buffer, now: number): { body: Buffer } | { res: CoapResponse } {
+  /** `peerSzx`: the block size this peer's frames carry now; a 2.31 asks for it when it is smaller (RFC 7959 §2.5). */
+  private collect(key: string, b1: BlockOption, data: Buffer, now: number, peerSzx: number): { body: Buffer } | { res: CoapResponse } {
     const max = this.opts.maxBytes();
     if (b1.num === 0) this.partial.set(key, { parts: [], length: 0, szx: b1.szx, at: now });
     const p = this.partial.get(key);
     const size1 = [{ number: Opt.Size1, value: encodeUint(max) }];
-    if (!p || b1.szx !== p.szx || b1.num * blockSize(b1.szx) !== p.length) {
+    // A smaller block size than before is fine (the device follows a 2.31 that asked for it) as long
+    // as the block starts right after the bytes held; a larger one is not.
+    if (!p || b1.szx > p.szx || b1.num * blockSize(b1.szx) !== p.length) {
       this.partial.delete(key);
       return { res: errorResponse(REQUEST_ENTITY_INCOMPLETE, `Block1 block ${b1.num} does not follow the ${p?.length ?? 0} bytes received; start again at block 0`) };
     }
@@ -97,10 +100,11 @@ export class BlockwisePost implements Resource {
     }
     p.parts.push(data);
     p.length += data.length;
+    p.szx = b1.szx;
     p.at = now;
     if (b1.more) {
       this.bound(this.partial);
-      return { res: { code: CONTINUE, options: [{ number: Opt.Block1, value: encodeBlock({ num: b1.num, more: true, szx: b1.szx }) }] } };
+      return { res: { code: CONTINUE, options: [{ number: Opt.Block1, value: encodeBlock({ num: b1.num, more: true, szx: Math.min(b1.szx, peerSzx) }) }] } };
     }
     this.partial.delete(key);
     return { body: Buffer.concat(p.parts, p.length) };

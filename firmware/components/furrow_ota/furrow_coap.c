@@ -224,6 +224,7 @@ void furrow_coap_client_init(struct furrow_coap_client *cl, const struct furrow_
     port->random(port->arg, &cl->mid, sizeof cl->mid);
     cl->ack_timeout_ms = 2000;
     cl->max_retransmit = 4;
+    cl->tkl = 4;
 }
 
 /* Waits until deadline for a response to (mid, token); 1 = got it, 0 = timeout, < 0 error. */
@@ -267,16 +268,16 @@ static int await(struct furrow_coap_client *cl, const struct furrow_coap_req *r,
 int furrow_coap_call(struct furrow_coap_client *cl, struct furrow_coap_req *r, struct furrow_coap_msg *resp)
 {
     const struct furrow_port *port = cl->port;
-    uint8_t token[4];
+    uint8_t token[8];
     uint16_t jitter;
     uint32_t timeout;
     int n, attempt, acked = 0, got;
-    port->random(port->arg, token, sizeof token);
+    r->tkl = cl->tkl > 8 ? 8 : cl->tkl;
+    port->random(port->arg, token, r->tkl);
     port->random(port->arg, &jitter, sizeof jitter);
     r->type = FURROW_COAP_CON;
     r->mid = ++cl->mid;
     r->token = token;
-    r->tkl = sizeof token;
     n = furrow_coap_build(cl->tx, sizeof cl->tx, r);
     if (n < 0)
         return n;

@@ -63,6 +63,14 @@ static int persist(struct furrow_update *u)
     return u->port->state_store(u->port->arg, &u->st, sizeof u->st) ? FURROW_ERR_IO : 0;
 }
 
+/* Token length: with a payload limit (small frames, e.g. LoRaWAN, whose frame MIC already
+ * authenticates the link) 2 bytes, as the SCHC rules' block overhead assumes
+ * (src/bearer/lora/schc/rules.ts); otherwise the client's default of 4. */
+static void token_len(struct furrow_update *u)
+{
+    u->coap.tkl = u->cfg->max_payload ? 2 : 4;
+}
+
 /* SZX of the largest block (at most cfg->max_szx) inside the device's payload limit. */
 static uint8_t payload_szx(const struct furrow_config *cfg)
 {
@@ -85,6 +93,7 @@ static int send_body(struct furrow_update *u, const char *p, size_t len, struct 
     uint8_t szx = 7, pszx = 7; /* 7: no Block1 / no Block2 */
     size_t off = 0, n;
     int r, restarts = 0;
+    token_len(u);
     if (cfg->max_payload) {
         pszx = payload_szx(cfg);
         if (len > cfg->max_payload)
@@ -348,6 +357,7 @@ int furrow_get_block(struct furrow_update *u, const char *path, uint32_t num, ui
     req.content_format = -1;
     req.block2 = (int64_t)num << 4 | *szx; /* RFC 7959 §2.2: M is 0 in a request */
     req.size2 = want_size2;
+    token_len(u);
     if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
         return r;
     if (resp->code == FURROW_COAP_CODE(5, 3)) {

@@ -58,6 +58,7 @@ struct furrow_coap_client {
     uint16_t mid;
     uint32_t ack_timeout_ms; /**< ACK_TIMEOUT, 2000 per RFC 7252 §4.8 */
     uint8_t max_retransmit;  /**< MAX_RETRANSMIT, 4 */
+    uint8_t tkl;             /**< token length, 1..8; 4 (32 random bits, RFC 7252 §5.3.1) by default */
     uint8_t tx[FURROW_COAP_BUF], rx[FURROW_COAP_BUF];
 };
 
