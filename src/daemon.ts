@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { createLoraTransport } from './bearer/lora/index.ts';
+import { ClockSyncService, createLoraTransport, LoraMulticastService } from './bearer/lora/index.ts';
 import type { DatagramTransport } from './bearer/types.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ModemBearer } from './bearer/modem.ts';
@@ -65,7 +65,12 @@ function buildServices(ctx: DaemonContext): Service[] {
     ? [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port }), new ModemBearer(modem.driver, ctx.config.modem!.bg96.iotopmode)]
     : [new UdpTransport({ host: ctx.config.coap.host, port: ctx.config.coap.port })];
   // LoRa (when configured): CoAP in LoRaWAN frames through ChirpStack, served beside the others.
-  if (ctx.config.lora) raw.push(createLoraTransport(ctx, ctx.config.lora));
+  const lora = ctx.config.lora ? createLoraTransport(ctx, ctx.config.lora) : undefined;
+  if (lora) raw.push(lora);
+  // LoRa multicast FUOTA for rollouts that opt in (delivery.lora: multicast) and TS003 clock sync; the
+  // multicast holds its session members back from unicast, so it wraps the rollout engine as the policy.
+  const clockSync = lora ? new ClockSyncService(ctx, lora) : undefined;
+  const multicast = lora ? new LoraMulticastService(ctx, { transport: lora, gate: schedule.scheduler, patches: delta, clock: clockSync!.clock }) : undefined;
   // A bearer with a radio model (schedule.bearers) is metered: every datagram it sends is charged to the
   // duty cycle and SIM budget, not only the patch blocks the gate is asked about.
   const metered = raw.some((t) => ctx.config.schedule.bearers[t.name]);
@@ -73,7 +78,9 @@ function buildServices(ctx: DaemonContext): Service[] {
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   // Every block asks the rollout engine first (maintenance windows hold in-flight transfers), then the
   // scheduler, which charges what it admits and so must come last.
-  services.push(new CoapService(ctx, { policy: rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), patches: delta, ...(transports ? { transports } : {}) }));
+  services.push(new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), patches: delta, ...(transports ? { transports } : {}) }));
+  // After CoAP, which starts the LoRa bearer they send through.
+  if (clockSync && multicast) services.push(clockSync, multicast);
   services.push(...telemetry.frontends);
   return services;
 }

@@ -87,6 +87,16 @@ export const rolloutSpecSchema = z
     budget: bytesSchema.optional().describe('Most bytes this rollout may send in total (patches and images offered)'),
     priority: z.number().int().min(-1000).max(1000).default(0).describe('Higher goes first where rollouts compete for a bearer'),
     deadline: z.iso.datetime({ offset: true }).optional().describe('After this instant no new device starts; the rollout ends as expired'),
+    delivery: z
+      .strictObject({
+        lora: z
+          .enum(['unicast', 'multicast'])
+          .default('unicast')
+          .describe('multicast: LoRa devices of a wave that need the same patch get it in one TS005/TS004 session (src/bearer/lora/README.md)'),
+        minGroupSize: z.number().int().min(2).max(4096).default(10).describe('Fewest LoRa devices needing the same patch for a multicast session; fewer go by unicast'),
+      })
+      .optional()
+      .describe('How the patch reaches devices; absent = unicast CoAP on every bearer'),
   })
   .superRefine((spec, ctx) => {
     const rest = spec.waves.findIndex((w) => 'rest' in w.size);

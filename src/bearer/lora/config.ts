@@ -51,12 +51,45 @@ export const loraConfigSchema = z
         redundancy: z.number().min(0).max(2).default(0.2).describe('Parity fragments sent, as a fraction of the uncoded ones'),
         maxLostPerDevice: z.number().int().min(1).max(4096).default(128).describe('Lost fragments a device decoder can hold (sizes its RAM)'),
         setupTimeoutSeconds: z.number().int().min(1).default(3600).describe('How long to wait for group members to answer the setup'),
+        scheduleBearer: z
+          .string()
+          .min(1)
+          .default('lora-mc')
+          .describe('schedule.bearers entry (kind lora, the spreading factor of `dr`) whose duty cycle paces the multicast fragments'),
+        answerTimeoutSeconds: z.number().int().min(1).default(120).describe('Wait this long for setup/status answers before asking again (Class A devices answer after their next uplink)'),
+        maxAttempts: z.number().int().min(1).max(50).default(5).describe('Setup and status requests sent to a member before it is failed over to unicast'),
+        repairDeadlineSeconds: z.number().int().min(1).default(3600).describe('After the multicast, how long members get to fetch missing fragments by unicast'),
+        reportGraceSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(3600)
+          .describe('A member that rebuilt the patch is not offered a unicast download for this long after the session while it applies and reports'),
+      })
+      .prefault({}),
+    clockSync: z
+      .strictObject({
+        fPort: z.number().int().min(1).max(223).default(202).describe('TS003 clock synchronization port'),
+        toleranceSeconds: z.number().int().min(0).max(3600).default(2).describe('AppTimeReq without AnsRequired is answered only when the device clock is off by more than this'),
+        resyncTransmissions: z.number().int().min(1).max(7).default(2).describe('NbTransmissions in the ForceDeviceResyncReq the multicast setup sends to devices with an unknown clock'),
+        maxAgeHours: z.number().positive().default(24).describe('A device clock synchronised longer ago than this counts as unknown before a multicast session'),
       })
       .prefault({}),
     devices: z
-      .record(devEui, z.strictObject({ class: z.enum(['A', 'C']).default('A') }))
+      .record(
+        devEui,
+        z.strictObject({
+          class: z.enum(['A', 'C']).default('A'),
+          deviceId: z.string().min(1).optional().describe('furrow device id (`furrow devices add`) of this DevEUI; default: the DevEUI itself'),
+          genAppKey: z
+            .string()
+            .regex(/^[0-9a-fA-F]{32}$/, '32 hex digits (AES-128 key)')
+            .optional()
+            .describe('LoRaWAN 1.0.x GenAppKey (TS005 §3.3); a device takes part in multicast sessions only with it'),
+        }),
+      )
       .default({})
-      .describe('Per-device facts ChirpStack does not send in every event (Class C capable devices)'),
+      .describe('Per-device facts ChirpStack does not send in every event (Class C capable devices, multicast keys)'),
   })
   .describe('LoRaWAN bearer through ChirpStack v4');
 

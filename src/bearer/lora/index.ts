@@ -1,4 +1,4 @@
-/** LoRa bearer API: the unicast transport for the CoAP server, the multicast FUOTA session, codecs. */
+/** LoRa bearer API: the unicast transport for the CoAP server, multicast FUOTA sessions, TS003 clock sync, codecs. */
 import type { DaemonContext } from '../../context.ts';
 import { ChirpStackClient } from './chirpstack/client.ts';
 import type { LoraConfig } from './config.ts';
@@ -10,6 +10,10 @@ export { ChirpStackClient } from './chirpstack/client.ts';
 export { MulticastApi } from './chirpstack/multicast-api.ts';
 export { FuotaSession, type FuotaMember, type FuotaResult } from './fuota/session.ts';
 export { FecDecoder, fecDecoderRamBytes } from './fuota/fec-decoder.ts';
+export { LoraMulticastService, type MulticastDeps } from './fuota/service.ts';
+export { MulticastRepo, type SessionRow, type SessionMemberRow } from './fuota/store.ts';
+export { multicastCandidates, loraIdentities } from './fuota/candidates.ts';
+export { ClockSync, ClockSyncService, type ClockPort } from './clock-sync-service.ts';
 export { blockSzxForDr, maxPayload } from './regional.ts';
 export { timeOnAirMs } from './airtime.ts';
 

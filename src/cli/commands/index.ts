@@ -4,6 +4,7 @@ import { registerDelta } from './delta.ts';
 import { registerDevices } from './devices.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
+import { registerLora } from './lora.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
 import { registerRollout } from './rollout.ts';
@@ -25,4 +26,5 @@ export const registrations: Array<(program: Command) => void> = [
   registerRollout,
   registerSimulate,
   registerModem,
+  registerLora,
 ];

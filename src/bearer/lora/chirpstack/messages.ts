@@ -39,7 +39,21 @@ export const uplinkEventSchema = z.looseObject({
   fPort: z.number().int().min(0).max(255).optional(),
   confirmed: z.boolean().optional(),
   data: base64.optional(),
-  rxInfo: z.array(z.looseObject({ gatewayId: z.string().optional(), rssi: z.number().optional(), snr: z.number().optional() })).optional(),
+  rxInfo: z
+    .array(
+      z.looseObject({
+        gatewayId: z.string().optional(),
+        rssi: z.number().optional(),
+        snr: z.number().optional(),
+        // Reception time (integration.proto UplinkRxInfo): gwTime (4.x; `time` before 4.3) from a gateway
+        // with GPS, timeSinceGpsEpoch as a protobuf Duration ("1356091325.709920s"), nsTime from the NS.
+        gwTime: z.string().optional(),
+        time: z.string().optional(),
+        nsTime: z.string().optional(),
+        timeSinceGpsEpoch: z.string().optional(),
+      }),
+    )
+    .optional(),
   txInfo: z
     .looseObject({
       frequency: z.number().optional(),
@@ -74,6 +88,24 @@ export interface Uplink {
   deviceClass: 'A' | 'B' | 'C';
   rssi?: number;
   snr?: number;
+  /** When the frame was received: GPS seconds from a GPS gateway (timeSinceGpsEpoch), else UTC unix ms. */
+  rxTime?: { gpsSeconds: number } | { utcMs: number };
+}
+
+/** Reception time, best source first: a GPS gateway's own GPS time, its UTC time, the NS time, the event time. */
+function receptionTime(e: z.infer<typeof uplinkEventSchema>): Uplink['rxTime'] {
+  for (const rx of e.rxInfo ?? []) {
+    const m = rx.timeSinceGpsEpoch ? /^(\d+(?:\.\d+)?)s$/.exec(rx.timeSinceGpsEpoch) : null;
+    if (m) return { gpsSeconds: Number(m[1]) };
+  }
+  for (const field of ['gwTime', 'time', 'nsTime'] as const) {
+    for (const rx of e.rxInfo ?? []) {
+      const t = rx[field] ? Date.parse(rx[field]) : NaN;
+      if (Number.isFinite(t)) return { utcMs: t };
+    }
+  }
+  const t = e.time ? Date.parse(e.time) : NaN;
+  return Number.isFinite(t) ? { utcMs: t } : undefined;
 }
 
 export interface Ack {
@@ -125,6 +157,8 @@ export function parseUplink(topic: string, payload: Buffer): Uplink {
   };
   if (best?.rssi !== undefined) up.rssi = best.rssi;
   if (best?.snr !== undefined) up.snr = best.snr;
+  const rxTime = receptionTime(e);
+  if (rxTime) up.rxTime = rxTime;
   return up;
 }
 

@@ -1,77 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../../log.ts';
-import type { TransmitGate } from '../../../policy.ts';
 import { FurrowError } from '../../../errors.ts';
 import { COAP_BLOCK_OVERHEAD } from '../../../schedule/bearer-model.ts';
 import { timeOnAirMs } from '../airtime.ts';
-import type { MulticastApi } from '../chirpstack/multicast-api.ts';
 import type { Uplink } from '../chirpstack/messages.ts';
-import type { LoraConfig } from '../config.ts';
 import { maxPayload } from '../regional.ts';
-import type { LoraTransport } from '../transport.ts';
 import { codedFragment, fragment, parityCount, type FragmentPlan } from './fec-encoder.ts';
 import { decodeRepairRequest } from './repair.ts';
+import { forEachLimited, type FuotaMember, type FuotaResult, type FuotaResume, type FuotaSessionOptions, type MemberResult } from './session-types.ts';
 import * as ts004 from './ts004.ts';
 import * as ts005 from './ts005.ts';
 
-export interface FuotaMember {
-  devEui: string;
-  /** LoRaWAN 1.0.x GenAppKey of the device; wraps the multicast key (TS005 §3.3). */
-  genAppKey: Buffer;
-}
-
-export interface FuotaSessionOptions {
-  transport: LoraTransport;
-  api: MulticastApi;
-  /** The scheduler's gate; every fragment is admitted on `gateBearer` before it is queued. */
-  gate: TransmitGate;
-  gateBearer: string;
-  sleep: (ms: number) => Promise<void>;
-  now: () => number;
-  log: Logger;
-  applicationId: string;
-  config: LoraConfig['multicast'];
-  members: FuotaMember[];
-  data: Buffer;
-  fragIndex?: number;
-  mcGroupId?: number;
-  /** Wait for setup/status answers this long before asking again (devices answer after their next uplink). */
-  answerTimeoutMs?: number;
-  maxAttempts?: number;
-  /** After the multicast, how long devices get to fetch their missing fragments by unicast. */
-  repairDeadlineMs?: number;
-  onProgress?: (sent: number, total: number) => void;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight (each device's queue stays in order). */
-async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-export type MemberState = 'setup' | 'ready' | 'complete' | 'failed';
-
-export interface MemberResult {
-  state: MemberState;
-  reason?: string;
-  missingAfterMulticast?: number;
-  repairFragments: number;
-}
-
-export interface FuotaResult {
-  nbFrag: number;
-  fragSize: number;
-  parity: number;
-  members: Map<string, MemberResult>;
-  /** One multicast transmission reaches every member: counted once. */
-  multicast: { frames: number; frmBytes: number; airtimeMs: number };
-  /** Setup, status and repair frames to single devices. */
-  unicast: { frames: number; frmBytes: number; airtimeMs: number };
-}
+export type { FuotaMember, FuotaResult, FuotaResume, FuotaSessionOptions, MemberResult, MemberState } from './session-types.ts';
 
 /**
  * One FUOTA multicast session (TS005 group + Class C session, TS004 fragmentation with FEC):
@@ -102,9 +43,10 @@ export class FuotaSession {
     if (this.members.size === 0) throw new FurrowError('lora.fuota_empty', 'a multicast session needs at least one member');
     // Fragments must also fit a unicast repair to the slowest member, so size them for that DR.
     const slowest = Math.min(config.dr, ...[...this.members.keys()].map((e) => transport.device(e).dr));
-    const fragSize = Math.min(255, maxPayload(slowest) - 3);
+    const resume = this.o.resume;
+    const fragSize = resume?.fragSize ?? Math.min(255, maxPayload(slowest) - 3);
     this.plan = fragment(this.o.data, fragSize);
-    const parity = parityCount(this.plan.nbFrag, config.redundancy);
+    const parity = resume?.parity ?? parityCount(this.plan.nbFrag, config.redundancy);
     Object.assign(this.result, { nbFrag: this.plan.nbFrag, fragSize, parity });
     this.log.info({ bytes: this.o.data.length, nbFrag: this.plan.nbFrag, fragSize, parity, members: this.members.size, dr: config.dr }, 'multicast session planned');
 
@@ -113,25 +55,79 @@ export class FuotaSession {
     transport.onPort(config.repairFPort, (u) => void this.onRepair(u).catch((err: unknown) => this.log.error({ err, devEui: u.devEui }, 'repair failed')));
     let groupId: string | undefined;
     try {
-      const mcKey = randomBytes(16);
-      const mcAddr = randomBytes(4).readUInt32LE(0);
-      groupId = await this.createGroup(mcKey, mcAddr);
+      const mcKey = resume?.mcKey ?? randomBytes(16);
+      const mcAddr = resume?.mcAddr ?? randomBytes(4).readUInt32LE(0);
+      if (resume) this.restore(resume);
+      groupId = resume?.groupId ?? (await this.createGroup(mcKey, mcAddr));
+      this.o.onStarted?.({ mcKey, mcAddr, groupId, fragSize, parity, sent: resume?.sent ?? 0, members: new Map() });
+      this.o.onPhase?.('setup');
+      await this.syncClocks();
       await this.setup(mcKey, mcAddr);
-      await this.broadcast(groupId);
+      this.o.onPhase?.('broadcast');
+      await this.broadcast(groupId, resume?.sent ?? 0);
+      this.o.onPhase?.('status');
       await this.collectStatus();
+      this.o.onPhase?.('repair');
       await this.waitRepairs();
+      this.checkAbort();
     } finally {
       for (const p of [config.setupFPort, config.fragFPort, config.repairFPort]) transport.offPort(p);
-      if (groupId) await this.o.api.deleteGroup(groupId).catch((err: unknown) => this.log.warn({ err, groupId }, 'could not delete the multicast group'));
+      const keep = this.o.signal?.aborted && this.o.signal.reason === 'suspend';
+      if (groupId && !keep) await this.o.api.deleteGroup(groupId).catch((err: unknown) => this.log.warn({ err, groupId }, 'could not delete the multicast group'));
     }
     for (const [eui, s] of this.members) {
       if (s.r.state !== 'complete') {
         s.r.reason ??= s.r.state === 'setup' ? 'never confirmed the multicast setup' : `still missing fragments after the repair deadline`;
         s.r.state = 'failed';
+        this.o.onMember?.(eui, s.r);
       }
       this.result.members.set(eui, s.r);
     }
     return this.result;
+  }
+
+  /** A resumed member keeps what it already confirmed: no second setup, no second status poll. */
+  private restore(resume: FuotaResume): void {
+    for (const [eui, r] of resume.members) {
+      const s = this.members.get(eui);
+      if (!s) continue;
+      s.r = { ...r };
+      if (r.state !== 'setup') for (const a of ['group', 'frag', 'classC']) s.acks.add(a);
+    }
+  }
+
+  private checkAbort(): void {
+    const sig = this.o.signal;
+    if (sig?.aborted) throw new FurrowError('lora.fuota_cancelled', `multicast session stopped: ${String(sig.reason)}`);
+  }
+
+  /**
+   * TS003 before TS005: McClassCSessionReq names its start in GPS seconds, which a device with an
+   * unknown clock would misread. Such members are asked to resync (ForceDeviceResyncReq) and given one
+   * answer timeout per attempt; the setup goes on without those still unknown (they may start late).
+   */
+  private async syncClocks(): Promise<void> {
+    const clock = this.o.clock;
+    if (!clock) return;
+    const unsynced = (): Array<{ m: FuotaMember }> => [...this.members.values()].filter((s) => s.r.state === 'setup' && !clock.isSynced(s.m.devEui));
+    if (unsynced().length === 0) return;
+    const off = clock.onSync(() => this.changed.emit('change'));
+    try {
+      for (let attempt = 1; attempt <= 2 && unsynced().length > 0; attempt++) {
+        this.log.info({ attempt, unknownClocks: unsynced().length }, 'asking members with an unknown clock to resync (TS003)');
+        await forEachLimited(unsynced(), 16, async (s) => {
+          await clock.requestResync(s.m.devEui);
+          this.result.unicast.frames++;
+          this.result.unicast.frmBytes += 2;
+          this.result.unicast.airtimeMs += timeOnAirMs(2, this.o.transport.device(s.m.devEui).dr, { direction: 'down' });
+        });
+        await this.waitUntil(() => unsynced().length === 0, this.o.answerTimeoutMs ?? 30_000);
+        this.checkAbort();
+      }
+    } finally {
+      off();
+    }
+    if (unsynced().length > 0) this.log.warn({ unknownClocks: unsynced().length }, 'members still without a synchronised clock; they may join the session late');
   }
 
   private async createGroup(mcKey: Buffer, mcAddr: number): Promise<string> {
@@ -182,19 +178,21 @@ export class FuotaSession {
         for (const [what, port, frame] of reqs(s.m)) if (!s.acks.has(what)) await this.unicast(s.m.devEui, port, frame);
       });
       await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'setup'), this.o.answerTimeoutMs ?? 30_000);
+      this.checkAbort();
     }
     const ready = [...this.members.values()].filter((s) => s.r.state === 'ready').length;
     this.log.info({ ready, members: this.members.size }, 'multicast setup answered');
   }
 
-  private async broadcast(groupId: string): Promise<void> {
+  private async broadcast(groupId: string, alreadySent: number): Promise<void> {
     const { config, gate, gateBearer } = this.o;
     if (![...this.members.values()].some((s) => s.r.state === 'ready')) return;
     const total = this.plan.nbFrag + this.result.parity;
     const scratch = new Uint8Array((this.plan.nbFrag + 7) >> 3);
     const started = this.o.now();
     let lastPct = -1;
-    for (let n = 1; n <= total; n++) {
+    for (let n = alreadySent + 1; n <= total; n++) {
+      this.checkAbort();
       const payload = n <= this.plan.nbFrag ? this.plan.uncoded[n - 1]! : codedFragment(this.plan, n - this.plan.nbFrag, scratch);
       const frame = ts004.encodeDataFragment({ fragIndex: this.fragIndex, n, payload });
       for (;;) {
@@ -206,6 +204,7 @@ export class FuotaSession {
           throw new FurrowError('lora.fuota_refused', `the scheduler refuses multicast fragment ${n} on ${gateBearer}: ${a.reason}`, { hint: `check schedule.bearers.${gateBearer} against lora.multicast.dr` });
         }
         await this.o.sleep(a.retryAfterSeconds * 1000);
+        this.checkAbort();
       }
       await this.o.api.enqueue(groupId, config.fragFPort, frame);
       const mc = this.result.multicast;
@@ -229,6 +228,7 @@ export class FuotaSession {
       if (todo.length === 0) return;
       await forEachLimited(todo, 16, (s) => this.unicast(s.m.devEui, this.o.config.fragFPort, req).then(() => undefined));
       await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'ready' || s.r.missingAfterMulticast !== undefined), this.o.answerTimeoutMs ?? 30_000);
+      this.checkAbort();
     }
   }
 
@@ -242,6 +242,7 @@ export class FuotaSession {
     const req = ts004.encodeFragSessionStatusReq(this.fragIndex, false);
     while (!allDone() && this.o.now() < deadline) {
       await this.waitUntil(allDone, Math.min(2 * (this.o.answerTimeoutMs ?? 30_000), Math.max(0, deadline - this.o.now())));
+      this.checkAbort();
       if (allDone()) return;
       const quiet = [...this.members.values()].filter((s) => s.r.state === 'ready' && s.outstanding.every((id) => !this.o.transport.isPending(id)));
       await forEachLimited(quiet, 16, async (s) => {
@@ -254,16 +255,19 @@ export class FuotaSession {
     if (done()) return Promise.resolve();
     return new Promise((resolve) => {
       const check = (): void => {
-        if (!done()) return;
+        if (!done() && !this.o.signal?.aborted) return;
         clearTimeout(t);
         this.changed.off('change', check);
+        this.o.signal?.removeEventListener('abort', check);
         resolve();
       };
       const t = setTimeout(() => {
         this.changed.off('change', check);
+        this.o.signal?.removeEventListener('abort', check);
         resolve();
       }, timeoutMs);
       this.changed.on('change', check);
+      this.o.signal?.addEventListener('abort', check);
     });
   }
 
@@ -301,6 +305,7 @@ export class FuotaSession {
     } catch (err) {
       this.log.warn({ devEui: u.devEui, problem: (err as Error).message }, 'bad TS005 answer');
     }
+    this.o.onMember?.(u.devEui, s.r);
     this.changed.emit('change');
   }
 
@@ -322,6 +327,7 @@ export class FuotaSession {
     } catch (err) {
       this.log.warn({ devEui: u.devEui, problem: (err as Error).message }, 'bad TS004 answer');
     }
+    this.o.onMember?.(u.devEui, s.r);
     this.changed.emit('change');
   }
 
@@ -338,11 +344,14 @@ export class FuotaSession {
       this.log.warn({ devEui: u.devEui, problem: (err as Error).message }, 'bad repair request');
       return;
     }
+    // Its status answer may have been lost: what it names here is what it missed after the multicast.
+    s.r.missingAfterMulticast ??= req.fragments.filter((n) => n <= this.plan.nbFrag).length;
     for (const n of req.fragments) {
       if (n > this.plan.nbFrag) continue;
       const frame = ts004.encodeDataFragment({ fragIndex: this.fragIndex, n, payload: this.plan.uncoded[n - 1]! });
       s.outstanding.push(await this.unicast(s.m.devEui, this.o.config.fragFPort, frame));
       s.r.repairFragments++;
     }
+    this.o.onMember?.(u.devEui, s.r);
   }
 }

@@ -1,0 +1,205 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MulticastRepo } from '../../src/bearer/lora/fuota/store.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { Daemon } from '../../src/daemon.ts';
+import { silentLogger } from '../../src/log.ts';
+import { BlobStore } from '../../src/release/blob-store.ts';
+import { openDatabase } from '../../src/store/database.ts';
+import { DeviceRepo } from '../../src/store/devices.ts';
+import { ReleaseRepo } from '../../src/store/releases.ts';
+import { RolloutRepo } from '../../src/store/rollouts.ts';
+import { runFurrowInProcess } from '../helpers/cli.ts';
+import { startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
+import { ChirpStackEmulator } from '../helpers/chirpstack-emulator.ts';
+import { APP_ID, PORTS } from '../helpers/chirpstack-emulator-gateway.ts';
+import { WarpClock } from '../helpers/chirpstack-emulator-session.ts';
+import { ClockedLoraDevice, waitFor } from './lora-multicast-harness.ts';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** A virtual clock whose pacing waits can be frozen, to stop the daemon in the middle of a broadcast. */
+class FreezableClock extends WarpClock {
+  frozen = false;
+  override readonly sleep = async (ms: number): Promise<void> => {
+    if (this.frozen) return new Promise<void>(() => undefined);
+    this.skippedMs += ms;
+    await new Promise((r) => setImmediate(r));
+  };
+}
+
+interface Fleet {
+  product: string;
+  base: string;
+  target: string;
+  patch: Buffer;
+  devices: Array<{ id: string; eui: string; key: Buffer; dev?: ClockedLoraDevice }>;
+}
+
+describe('a rollout with delivery.lora: multicast, run by the daemon through ChirpStack (emulated)', () => {
+  let broker: Broker;
+  let emu: ChirpStackEmulator;
+  let dir: string;
+  let file: string;
+  let daemon: Daemon | undefined;
+  const fleets: Fleet[] = [];
+  const loraDevices: Record<string, Record<string, string>> = {};
+  const cli = (...args: string[]) => runFurrowInProcess(['--config', file, ...args]);
+
+  /** Releases, a stored patch and devices, as release add / delta build / devices add leave them. */
+  const addFleet = (product: string, n: number, firstEui: number, patchBytes: number, keyless = 0): Fleet => {
+    const db = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
+    const blobs = new BlobStore(join(dir, 'data', 'blobs'));
+    const base = sha(Buffer.from(`${product}-base`));
+    const target = sha(Buffer.from(`${product}-target`));
+    const releases = new ReleaseRepo(db);
+    const now = Date.now();
+    for (const [s, v] of [[base, '1.0.0'], [target, '1.1.0']] as const) {
+      releases.insert({ sha256: s, product, version: v, secureVersion: 1, size: 900_000, chip: 'esp32', appVersion: v, projectName: product, idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt: now });
+    }
+    const patch = randomBytes(patchBytes);
+    const patchId = blobs.put(patch);
+    db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, base, target, patch.length, now);
+    const fleet: Fleet = { product, base, target, patch, devices: [] };
+    for (let i = 0; i < n; i++) {
+      const id = `${product}-${i + 1}`;
+      const eui = `70b3d57ed0e${(firstEui + i).toString(16).padStart(5, '0')}`;
+      const key = randomBytes(32);
+      new DeviceRepo(db).add({ id, product, deviceKey: key, runningSha256: base }, now);
+      loraDevices[eui] = i < n - keyless ? { deviceId: id, genAppKey: randomBytes(16).toString('hex') } : { deviceId: id };
+      fleet.devices.push({ id, eui, key });
+    }
+    db.close();
+    fleets.push(fleet);
+    return fleet;
+  };
+
+  const writeConfig = (burstMs: number): void => {
+    const cfg = {
+      data: { dir: join(dir, 'data') },
+      coap: { host: '127.0.0.1', port: 0, rateLimit: { perSecond: 5000, burst: 5000 } },
+      metrics: { port: 0 },
+      lora: {
+        chirpstack: { mqttUrl: broker.url, applicationId: APP_ID, apiUrl: emu.apiUrl },
+        unicast: { defaultDr: 5 },
+        multicast: { dr: 5, redundancy: 0.3, answerTimeoutSeconds: 1, maxAttempts: 8, repairDeadlineSeconds: 30 },
+        devices: loraDevices,
+      },
+      schedule: { bearers: { 'lora-mc': { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 7, burstMs } } },
+    };
+    writeFileSync(file, stringify(cfg));
+  };
+
+  const startDaemon = async (clock: WarpClock): Promise<Daemon> => {
+    daemon = new Daemon(loadConfig(file), { log: silentLogger(), clock });
+    await daemon.start();
+    return daemon;
+  };
+
+  const startDevices = (f: Fleet): void => {
+    for (const d of f.devices) {
+      // Each device's clock is off by up to an hour: the session must have them resync (TS003) first.
+      d.dev = new ClockedLoraDevice(emu, d.eui, { dr: 5, ports: PORTS, heartbeatMs: 250, repairIntervalMs: 400, clockOffsetMs: Math.round((Math.random() - 0.5) * 7_200_000) });
+      d.dev.start();
+    }
+  };
+
+  const rolloutFile = (id: string, product: string, minGroupSize: number): string => {
+    const p = join(dir, `${id}.yaml`);
+    writeFileSync(p, stringify({ id, release: { product, version: '1.1.0' }, waves: [{ size: 'rest' }], delivery: { lora: 'multicast', minGroupSize } }));
+    return p;
+  };
+
+  const session = (rolloutId: string) => {
+    const db = daemon!.context.db;
+    return new MulticastRepo(db).list({ rolloutId })[0];
+  };
+
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    emu = new ChirpStackEmulator({ brokerUrl: broker.url, applicationId: APP_ID, seed: 77, lossDown: 0.05, lossUp: 0.05, rxWindowMs: 300 });
+    await emu.start();
+    dir = mkdtempSync(join(tmpdir(), 'furrow-lora-mc-rollout-'));
+    file = join(dir, 'furrow.yaml');
+    // The daemon creates the schema; fleets are added to its database before it starts.
+    writeConfig(600_000);
+    openDatabase(join(dir, 'data', 'furrow.db')).close();
+    addFleet('soil-probe', 6, 0x100, 9_000, 1);
+    addFleet('weather-mast', 4, 0x200, 20_000);
+    writeConfig(600_000);
+  });
+
+  afterAll(async () => {
+    for (const f of fleets) for (const d of f.devices) d.dev?.stop();
+    await daemon?.stop();
+    await emu?.stop();
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('multicasts the patch to the wave, resyncs unknown clocks, and counts the devices\' own reports', async () => {
+    const f = fleets[0]!;
+    await startDaemon(new WarpClock());
+    startDevices(f);
+    await waitFor(() => emu.stats.up.frames >= 2 * f.devices.length, 'the devices to be heard');
+    const apply = await cli('rollout', 'apply', '--yes', rolloutFile('soil-mc', f.product, 3));
+    expect(apply.code, apply.stderr).toBe(0);
+    await waitFor(() => session('soil-mc')?.state === 'done', 'the multicast session to finish', 40_000);
+    const s = session('soil-mc')!;
+    const members = new MulticastRepo(daemon!.context.db).members(s.id);
+    // The device without a genAppKey is not in the session: it stays pending for unicast CoAP.
+    expect(members.map((m) => m.deviceId).sort()).toEqual(f.devices.slice(0, 5).map((d) => d.id).sort());
+    expect(members.every((m) => m.state === 'complete')).toBe(true);
+    for (const d of f.devices.slice(0, 5)) {
+      expect(d.dev!.fuotaData()?.equals(f.patch), d.id).toBe(true);
+      expect(d.dev!.corrections.length, `${d.id} clock synced`).toBeGreaterThan(0);
+      expect(Math.abs(d.dev!.clockOffsetMs)).toBeLessThanOrEqual(2000);
+    }
+    const rollouts = new RolloutRepo(daemon!.context.db);
+    expect(rollouts.member('soil-mc', f.devices[5]!.id)?.state).toBe('pending');
+    expect(rollouts.members('soil-mc', { states: ['offered'] }).length).toBe(5);
+
+    const status = await cli('lora', 'multicast', 'status');
+    expect(status.stdout).toMatch(new RegExp(`${s.id}  soil-mc wave 0  done .*100%  fragments ${s.nbFrag! + s.parity!}/${s.nbFrag! + s.parity!}  devices 5/5 done, 0 missing, 0 failed`));
+    // The scheduler admitted every multicast fragment on the multicast bearer (the duty-cycle gate).
+    expect(emu.stats.multicastDown.frames).toBe(s.nbFrag! + s.parity!);
+
+    // Each device applies the patch, boots and reports over LoRa CoAP: the rollout engine counts it.
+    for (const d of f.devices.slice(0, 5)) expect(await d.dev!.report(d.id, d.key, 'booted', f.target)).toBe('2.04');
+    await waitFor(() => rollouts.members('soil-mc', { states: ['succeeded'] }).length === 5, 'five successes');
+  });
+
+  it('resumes a broadcast cut by a daemon stop without sending any fragment twice', async () => {
+    const f = fleets[1]!;
+    await daemon!.stop();
+    const frozen = new FreezableClock();
+    await startDaemon(frozen);
+    startDevices(f);
+    await waitFor(() => emu.stats.up.frames >= 30, 'the devices to be heard');
+    const mcBefore = emu.stats.multicastDown.frames;
+    expect((await cli('rollout', 'apply', '--yes', rolloutFile('mast-mc', f.product, 3))).code).toBe(0);
+    await waitFor(() => (session('mast-mc')?.sent ?? 0) >= 12, 'a dozen fragments on air', 30_000);
+    frozen.frozen = true;
+    const live = await cli('lora', 'multicast', 'status');
+    expect(live.stdout).toMatch(/mast-mc wave 0  broadcast .*%  fragments \d+\/\d+  devices 0\/4 done, 4 missing, 0 failed/);
+    await daemon!.stop();
+
+    const cutDb = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
+    const row = new MulticastRepo(cutDb).list({ rolloutId: 'mast-mc' })[0]!;
+    cutDb.close();
+    expect(row.state).toBe('broadcast');
+    expect(emu.groups.has(row.groupId!)).toBe(true); // kept for the resume
+    expect(emu.stats.multicastDown.frames - mcBefore).toBe(row.sent);
+
+    await startDaemon(new WarpClock());
+    await waitFor(() => session('mast-mc')?.state === 'done', 'the resumed session to finish', 40_000);
+    const done = session('mast-mc')!;
+    expect(emu.stats.multicastDown.frames - mcBefore).toBe(done.nbFrag! + done.parity!);
+    expect(emu.groups.has(done.groupId!)).toBe(false);
+    for (const d of f.devices) expect(d.dev!.fuotaData()?.equals(f.patch), d.id).toBe(true);
+  });
+});
