@@ -312,9 +312,16 @@ int main(int argc, char **argv)
             q.content_format = rnd() % 2 ? -1 : (int)(rnd() % 70000);
             q.block2 = rnd() % 2 ? -1 : (int64_t)(rnd() % 0xFFFFF);
             q.size2 = (int)(rnd() % 2);
+            q.has_block1 = (uint8_t)(rnd() % 2);
+            q.block1 = (uint32_t)(rnd() % 0xFFFFF);
             r = furrow_coap_build(buf, 64 + rnd() % 400, &q);
             if (r > 0)
                 r = furrow_coap_parse(buf, (size_t)r, &msg);
+            /* what was built parses back with the same Block1 (SZX 7 is refused as reserved) */
+            if (r == 0 && q.has_block1 && (q.block1 & 7) != 7 &&
+                (!msg.has_block1 || msg.block1_num != q.block1 >> 4 || msg.block1_more != ((q.block1 >> 3) & 1) ||
+                 msg.block1_szx != (q.block1 & 7)))
+                abort();
             break;
         }
         }
