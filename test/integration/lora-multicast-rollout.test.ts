@@ -17,6 +17,7 @@ import { runFurrowInProcess } from '../helpers/cli.ts';
 import { startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
 import { ChirpStackEmulator } from '../helpers/chirpstack-emulator.ts';
 import { APP_ID, PORTS } from '../helpers/chirpstack-emulator-gateway.ts';
+import { corpusPatch, type CorpusPatch } from '../helpers/chirpstack-emulator-patch.ts';
 import { WarpClock } from '../helpers/chirpstack-emulator-session.ts';
 import { ClockedLoraDevice, waitFor } from './lora-multicast-harness.ts';
 
@@ -51,17 +52,18 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
   const cli = (...args: string[]) => runFurrowInProcess(['--config', file, ...args]);
 
   /** Releases, a stored patch and devices, as release add / delta build / devices add leave them. */
-  const addFleet = (product: string, n: number, firstEui: number, patchBytes: number, keyless = 0): Fleet => {
+  const addFleet = (product: string, n: number, firstEui: number, patchBytes: number, keyless = 0, real?: CorpusPatch): Fleet => {
     const db = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
     const blobs = new BlobStore(join(dir, 'data', 'blobs'));
-    const base = sha(Buffer.from(`${product}-base`));
-    const target = sha(Buffer.from(`${product}-target`));
+    const base = real?.baseSha256 ?? sha(Buffer.from(`${product}-base`));
+    const target = real?.targetSha256 ?? sha(Buffer.from(`${product}-target`));
     const releases = new ReleaseRepo(db);
     const now = Date.now();
     for (const [s, v] of [[base, '1.0.0'], [target, '1.1.0']] as const) {
       releases.insert({ sha256: s, product, version: v, secureVersion: 1, size: 900_000, chip: 'esp32', appVersion: v, projectName: product, idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt: now });
     }
-    const patch = randomBytes(patchBytes);
+    // A real furrow patch where a device must be able to fetch it by CoAP (its manifest is built from it).
+    const patch = real?.patch ?? randomBytes(patchBytes);
     const patchId = blobs.put(patch);
     db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, base, target, patch.length, now);
     const fleet: Fleet = { product, base, target, patch, devices: [] };
@@ -130,6 +132,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     openDatabase(join(dir, 'data', 'furrow.db')).close();
     addFleet('soil-probe', 6, 0x100, 9_000, 1);
     addFleet('weather-mast', 4, 0x200, 20_000);
+    addFleet('gate-valve', 3, 0x300, 0, 0, await corpusPatch());
     writeConfig(600_000);
   });
 
@@ -201,5 +204,37 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     expect(emu.stats.multicastDown.frames - mcBefore).toBe(done.nbFrag! + done.parity!);
     expect(emu.groups.has(done.groupId!)).toBe(false);
     for (const d of f.devices) expect(d.dev!.fuotaData()?.equals(f.patch), d.id).toBe(true);
+  });
+
+  it('holds session members back from unicast, and hands them unicast once the operator cancels', async () => {
+    const f = fleets[2]!;
+    await daemon!.stop();
+    const frozen = new FreezableClock();
+    frozen.frozen = true; // the broadcast waits for the duty cycle, forever
+    await startDaemon(frozen);
+    startDevices(f);
+    await waitFor(() => emu.stats.up.frames >= 60, 'the devices to be heard');
+    expect((await cli('rollout', 'apply', '--yes', rolloutFile('valve-mc', f.product, 2))).code).toBe(0);
+    await waitFor(() => session('valve-mc')?.state === 'broadcast', 'the session to reach the broadcast');
+    const d = f.devices[0]!;
+    const held = await d.dev!.checkin(d.id, d.key, f.product, f.base);
+    expect(held.code).toBe('2.05');
+    expect(held.map.get(1)).toBe(1); // come back later: it listens to the multicast group
+    expect(held.map.get(2)).toBe(600);
+
+    const s = session('valve-mc')!;
+    const cancel = await cli('lora', 'multicast', 'cancel', s.id);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toMatch(new RegExp(`cancel requested: the running daemon stops session ${s.id}`));
+    await waitFor(() => session('valve-mc')?.state === 'cancelled', 'the session to stop');
+    expect(emu.groups.has(s.groupId!)).toBe(false);
+    const members = new MulticastRepo(daemon!.context.db).members(s.id);
+    expect(members.every((m) => m.state === 'failed' && m.reason === 'cancelled by the operator')).toBe(true);
+    const unicast = await d.dev!.checkin(d.id, d.key, f.product, f.base);
+    expect(unicast.map.get(1)).toBe(2); // update: the CoAP download, as without multicast
+    expect(unicast.map.get(5)).toBe(f.patch.length);
+    const again = await cli('lora', 'multicast', 'cancel', s.id);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already ended \(cancelled\)/);
   });
 });
