@@ -1,4 +1,5 @@
 import { generate } from 'coap-packet';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SchcCompressor } from '../../../src/bearer/lora/schc/compressor.ts';
 import { maxPayload } from '../../../src/bearer/lora/regional.ts';
@@ -58,6 +59,40 @@ describe('SCHC rules for block-wise POST /c and /r', () => {
     const c = schc.compress(raw, 'up');
     expect(raw.length).toBe(48);
     expect(c.data.length).toBe(41);
+  });
+
+  it('compresses every block-wise shape for any block number, token and payload, and fits DR0 with a 2-byte token', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4095 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1 }),
+        fc.uint8Array({ minLength: 0, maxLength: 8 }),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.uint8Array({ minLength: 1, maxLength: 32 }),
+        fc.constantFrom('c', 'r'),
+        (num, more, szx, tok, mid, body, p) => {
+          const token = Buffer.from(tok);
+          const payload = Buffer.from(body);
+          const b = (n: number, m: boolean) => blockValue(n, m, szx);
+          const msgs: Array<[number, 'up' | 'down', Buffer]> = [
+            [12, 'up', generate({ code: 'POST', confirmable: true, messageId: mid, token, options: [path(p), CBOR, opt('Block1', b(num, more))], payload })],
+            [13, 'up', generate({ code: 'POST', confirmable: true, messageId: mid, token, options: [path(p), opt('Block2', b(num, false))] })],
+            [15, 'down', generate({ code: '2.31', ack: true, messageId: mid, token, options: [opt('Block1', b(num, true))] })],
+            [16, 'down', generate({ code: '2.05', ack: true, messageId: mid, token, options: [CBOR, opt('Block2', b(0, true)), opt('Block1', b(num, false)), opt('Size2', Buffer.from([1, num & 0xff]))], payload })],
+            [17, 'down', generate({ code: '2.05', ack: true, messageId: mid, token, options: [CBOR, opt('Block2', b(num, more))], payload })],
+            [19, 'down', generate({ code: '2.04', ack: true, messageId: mid, token, options: [opt('Block1', b(num, false))] })],
+          ];
+          for (const [rule, dir, coap] of msgs) {
+            const c = schc.compress(coap, dir);
+            expect(c.ruleId).toBe(rule);
+            expect(schc.decompress(c, dir).equals(coap)).toBe(true);
+            if (token.length <= 2) expect(c.data.length).toBeLessThanOrEqual(maxPayload(0));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('does not take a block-wise rule for a message in the other direction', () => {

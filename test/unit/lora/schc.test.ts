@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SchcCompressor, SchcError } from '../../../src/bearer/lora/schc/compressor.ts';
 import { parseCoap, serializeCoap } from '../../../src/bearer/lora/schc/coap-message.ts';
 import { blockSzxForDr, maxPayload } from '../../../src/bearer/lora/regional.ts';
-import { MAX_BLOCK_OVERHEAD } from '../../../src/bearer/lora/schc/rules.ts';
+import { FURROW_RULES, MAX_BLOCK_OVERHEAD } from '../../../src/bearer/lora/schc/rules.ts';
 
 const schc = new SchcCompressor();
 const block2 = (num: number, more: boolean, szx: number): Buffer => {
@@ -89,10 +89,10 @@ describe('SCHC CoAP compression', () => {
       fc.property(
         fc.record({
           type: fc.integer({ min: 0, max: 3 }),
-          code: fc.constantFrom(0x01, 0x02, 0x44, 0x45, 0x84, 0xa3),
+          code: fc.constantFrom(0x01, 0x02, 0x44, 0x45, 0x5f, 0x81, 0x84, 0x88, 0x8d, 0xa3),
           messageId: fc.integer({ min: 0, max: 0xffff }),
           token: fc.uint8Array({ maxLength: 8 }),
-          options: fc.array(fc.record({ number: fc.constantFrom(4, 11, 12, 14, 23, 28), value: fc.uint8Array({ maxLength: 20 }) }), { maxLength: 5 }),
+          options: fc.array(fc.record({ number: fc.constantFrom(4, 11, 12, 14, 23, 27, 28), value: fc.uint8Array({ maxLength: 20 }) }), { maxLength: 5 }),
           payload: fc.uint8Array({ maxLength: 64 }),
           dir: fc.constantFrom('up' as const, 'down' as const),
         }),
@@ -116,7 +116,7 @@ describe('SCHC CoAP compression', () => {
 
   it('answers random frames on any rule with a decoded message or a SchcError, nothing else', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 12 }), fc.uint8Array({ maxLength: 60 }), fc.constantFrom('up' as const, 'down' as const), (ruleId, data, dir) => {
+      fc.property(fc.integer({ min: 0, max: Math.max(...FURROW_RULES.map((r) => r.id)) + 1 }), fc.uint8Array({ maxLength: 60 }), fc.constantFrom('up' as const, 'down' as const), (ruleId, data, dir) => {
         try {
           const coap = schc.decompress({ ruleId, data: Buffer.from(data) }, dir);
           // Rule 0 passes bytes through (the CoAP layer judges them); any other rule builds valid CoAP.
