@@ -43,6 +43,9 @@ void app_main(void)
         .ack_timeout_ms = 2000,
         .secure_version = 0,
         .version = "1.0.0",
+        /* 0 over Wi-Fi/NB-IoT UDP; a LoRaWAN port (CoAP in SCHC frames) sets the CoAP payload its data
+         * rate carries, 32 at EU868 DR0-2: check-ins and reports then go block-wise */
+        .max_payload = 0,
     };
     uint32_t sleep_s = 3600;
     esp_err_t err = nvs_flash_init();
