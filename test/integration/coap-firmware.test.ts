@@ -156,4 +156,25 @@ describe('the C device (furrow-device) against the CoAP service', () => {
     expect(gets.length).toBeGreaterThan(hh.patch.length / 32);
     expect(gets.every((m) => block(m, Opt.Block2)!.szx === 1)).toBe(true);
   });
+
+  it('resumes a block-wise download after power cuts, checking in block-wise again each time', async () => {
+    let udp: SmallFrameUdp | undefined;
+    const { hh, run } = await setup((o) => (udp = new SmallFrameUdp(o, 32)));
+    // cut 1 lands in the first check-in (its counter store or a flash op around it), the others mid-patch
+    for (const cutAt of [1, 900, 2500]) {
+      const r = await run(['--max-payload', '32', '--power-cut-after', String(cutAt)]);
+      expect(r.out).toMatch(/"event":"power_cut"/);
+    }
+    expect(transfer(hh).state).toBe('active');
+    const { code: exit, out } = await run(['--max-payload', '32']);
+    expect(exit, out.slice(-2000)).toBe(0);
+    const t = transfer(hh);
+    expect(t).toMatchObject({ state: 'completed', offset: t.size });
+    expect(t.bytes_served).toBeLessThan(1.2 * t.size);
+    expect(hh.db.prepare('SELECT running_sha256 FROM devices WHERE id = ?').get(hh.deviceId)).toEqual({ running_sha256: hh.targetSha256 });
+    expect(Math.max(...udp!.up.map((m) => m.payload.length), ...udp!.down.map((m) => m.payload.length))).toBeLessThanOrEqual(32);
+    // every check-in after a restart went block-wise from block 0 and was answered
+    const starts = udp!.up.filter((m) => pathOf(m) === 'c' && block(m, Opt.Block1)?.num === 0).length;
+    expect(starts).toBeGreaterThanOrEqual(4);
+  });
 });
