@@ -14,6 +14,7 @@ import { DeviceRepo } from '../../src/store/devices.ts';
 import { ReleaseRepo } from '../../src/store/releases.ts';
 import { RolloutRepo } from '../../src/store/rollouts.ts';
 import { runFurrowInProcess } from '../helpers/cli.ts';
+import { DaemonProcess } from '../helpers/daemon.ts';
 import { startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
 import { ChirpStackEmulator } from '../helpers/chirpstack-emulator.ts';
 import { APP_ID, PORTS } from '../helpers/chirpstack-emulator-gateway.ts';
@@ -133,6 +134,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     addFleet('soil-probe', 6, 0x100, 9_000, 1);
     addFleet('weather-mast', 4, 0x200, 20_000);
     addFleet('gate-valve', 3, 0x300, 0, 0, await corpusPatch());
+    addFleet('soil-relay', 3, 0x400, 5_000);
     writeConfig(600_000);
   });
 
@@ -148,7 +150,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     const f = fleets[0]!;
     await startDaemon(new WarpClock());
     startDevices(f);
-    await waitFor(() => emu.stats.up.frames >= 2 * f.devices.length, 'the devices to be heard');
+    await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
     const apply = await cli('rollout', 'apply', '--yes', rolloutFile('soil-mc', f.product, 3));
     expect(apply.code, apply.stderr).toBe(0);
     await waitFor(() => session('soil-mc')?.state === 'done', 'the multicast session to finish', 40_000);
@@ -182,7 +184,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     const frozen = new FreezableClock();
     await startDaemon(frozen);
     startDevices(f);
-    await waitFor(() => emu.stats.up.frames >= 30, 'the devices to be heard');
+    await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
     const mcBefore = emu.stats.multicastDown.frames;
     expect((await cli('rollout', 'apply', '--yes', rolloutFile('mast-mc', f.product, 3))).code).toBe(0);
     await waitFor(() => (session('mast-mc')?.sent ?? 0) >= 12, 'a dozen fragments on air', 30_000);
@@ -213,7 +215,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     frozen.frozen = true; // the broadcast waits for the duty cycle, forever
     await startDaemon(frozen);
     startDevices(f);
-    await waitFor(() => emu.stats.up.frames >= 60, 'the devices to be heard');
+    await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
     expect((await cli('rollout', 'apply', '--yes', rolloutFile('valve-mc', f.product, 2))).code).toBe(0);
     await waitFor(() => session('valve-mc')?.state === 'broadcast', 'the session to reach the broadcast');
     const d = f.devices[0]!;
@@ -236,5 +238,39 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     const again = await cli('lora', 'multicast', 'cancel', s.id);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already ended \(cancelled\)/);
+  });
+
+  it('resumes after kill -9 of the daemon process in the middle of the broadcast', async () => {
+    const f = fleets[3]!;
+    await daemon!.stop();
+    daemon = undefined;
+    // The real daemon on the real clock: an empty duty-cycle bucket makes it wait ~4 s per SF7 fragment.
+    const proc = DaemonProcess.start(['--config', file, 'start'], { env: { FURROW_LOG_LEVEL: 'info' } });
+    try {
+      await proc.waitForMsg('furrow started', 30_000);
+      startDevices(f);
+      await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
+      const mcBefore = emu.stats.multicastDown.frames;
+      expect((await cli('rollout', 'apply', '--yes', rolloutFile('relay-mc', f.product, 3))).code).toBe(0);
+      const db = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
+      try {
+        await waitFor(() => (new MulticastRepo(db).list({ rolloutId: 'relay-mc' })[0]?.sent ?? 0) >= 1, 'the first fragment on air', 40_000);
+        proc.signal('SIGKILL');
+        await proc.exited;
+        const row = new MulticastRepo(db).list({ rolloutId: 'relay-mc' })[0]!;
+        expect(row.state).toBe('broadcast');
+        expect(emu.groups.has(row.groupId!)).toBe(true);
+        expect(emu.stats.multicastDown.frames - mcBefore).toBe(row.sent);
+      } finally {
+        db.close();
+      }
+      await startDaemon(new WarpClock());
+      await waitFor(() => session('relay-mc')?.state === 'done', 'the resumed session to finish', 40_000);
+      const done = session('relay-mc')!;
+      expect(emu.stats.multicastDown.frames - mcBefore).toBe(done.nbFrag! + done.parity!);
+      for (const d of f.devices) expect(d.dev!.fuotaData()?.equals(f.patch), d.id).toBe(true);
+    } finally {
+      if (proc.proc.exitCode === null && proc.proc.signalCode === null) proc.signal('SIGKILL');
+    }
   });
 });
