@@ -37,6 +37,7 @@ struct script {
     int too_large;       /**< answer 4.13 to the first block or single POST */
     int too_large_szx;   /**< ... with Block1 of this SZX (7: without Block1) */
     int forget_answer;   /**< answer 4.08 to POSTs asking for later answer blocks */
+    int answer_shrink;   /**< serve asked-for answer blocks in half the size asked for (RFC 7959 §2.4) */
     uint8_t answer_code;
     size_t answer_len;
     uint8_t answer[1400];
@@ -111,6 +112,8 @@ static int serve(const uint8_t *buf, size_t len)
         sc.last_block2_szx = rq.block2_szx;
         if (sc.forget_answer)
             return reply(&rq, FURROW_COAP_CODE(4, 8), -1, -1, -1, NULL, 0);
+        if (sc.answer_shrink && rq.block2_szx)
+            return answer_block(&rq, rq.block2_num * 2, (uint8_t)(rq.block2_szx - 1), -1);
         return answer_block(&rq, rq.block2_num, rq.block2_szx, -1);
     }
     if (sc.too_large && (!rq.has_block1 || sc.too_large_szx == 7 || rq.block1_szx > (uint8_t)sc.too_large_szx)) {
@@ -350,6 +353,13 @@ int main(void)
     check(r == FURROW_ERR_ANSWER_TOO_BIG && sc.fetches == 1024 / 32 &&
               !strcmp(furrow_strerror(r), "server's answer is larger than the device's buffer"),
           "an answer larger than the 1024-byte buffer stops at the block that would overflow it: FURROW_ERR_ANSWER_TOO_BIG");
+
+    reset(32);
+    sc.answer_shrink = 1;
+    r = furrow_checkin(&u, &ci);
+    check(r == 0 && ci.decision == 2 && !strcmp(ci.manifest_path, "m/0123456789abcdef0123") && sc.last_block2_szx == 0 &&
+              sc.fetches == (int)((sc.answer_len - 32 + 15) / 16),
+          "answer blocks served smaller than asked (RFC 7959 §2.4): the device follows the size from its offset");
 
     reset(32);
     sc.forget_answer = 1;

@@ -71,6 +71,16 @@ static void token_len(struct furrow_update *u)
     u->coap.tkl = u->cfg->max_payload ? 2 : 4;
 }
 
+/* A POST to p without options beyond Uri-Path and Content-Format cf (-1: none). */
+static void post_req(struct furrow_coap_req *req, const char *p, int cf)
+{
+    memset(req, 0, sizeof *req);
+    req->code = FURROW_COAP_POST;
+    req->path = p;
+    req->content_format = cf;
+    req->block2 = -1;
+}
+
 /* SZX of the largest block (at most cfg->max_szx) inside the device's payload limit. */
 static uint8_t payload_szx(const struct furrow_config *cfg)
 {
@@ -101,11 +111,7 @@ static int send_body(struct furrow_update *u, const char *p, size_t len, struct 
     }
     for (;;) {
         struct furrow_coap_req req;
-        memset(&req, 0, sizeof req);
-        req.code = FURROW_COAP_POST;
-        req.path = p;
-        req.content_format = CF_CBOR;
-        req.block2 = -1;
+        post_req(&req, p, CF_CBOR);
         n = len - off;
         if (szx < 7) {
             size_t bs = 16u << szx;
@@ -162,10 +168,7 @@ static int collect(struct furrow_update *u, const char *p, struct furrow_coap_ms
         len += resp->payload_len;
         if (!resp->has_block2 || !resp->block2_more)
             return (int)len;
-        memset(&req, 0, sizeof req);
-        req.code = FURROW_COAP_POST;
-        req.path = p;
-        req.content_format = -1;
+        post_req(&req, p, -1);
         req.block2 = (int64_t)(resp->block2_num + 1) << 4 | resp->block2_szx;
         if ((r = furrow_coap_call(&u->coap, &req, resp)) != 0)
             return r;

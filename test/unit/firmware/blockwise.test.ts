@@ -17,7 +17,7 @@ describe('block-wise check-in and report in C (PROTOCOL.md "Small frames")', () 
   });
 
   it('passes every C check', () => {
-    expect(lines.length).toBe(15);
+    expect(lines.length).toBe(16);
     expect(lines.filter((l) => l.startsWith('not ok'))).toEqual([]);
     expect(status).toBe(0);
   });
