@@ -57,7 +57,9 @@ struct furrow_config {
      * Largest CoAP payload one datagram to or from the gateway carries (LoRaWAN DR0-2: 32), 0 = no
      * limit beyond FURROW_COAP_BUF. With a limit, a check-in or report body larger than it goes up
      * in Block1 blocks and every POST asks for its answer in Block2 blocks of at most that size
-     * (PROTOCOL.md "Small frames"). Last in the struct: the fields above keep their offsets.
+     * (PROTOCOL.md "Small frames"), with 2-byte CoAP tokens. Read on every request, so an app whose
+     * data rate changes (LoRaWAN ADR) may update it between furrow_update_step() calls. Last in the
+     * struct: the fields above keep their offsets.
      */
     uint16_t max_payload;
 };
