@@ -51,6 +51,7 @@ export class LoraMulticastService implements Service {
   /** Devices the last scan found in a group big enough, waiting only for the patch to be built. */
   private gathering = new Set<string>();
   private stopped = false;
+  private warned: string | undefined;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -129,6 +130,13 @@ export class LoraMulticastService implements Service {
     for (const row of this.rollouts.live()) {
       const spec = row.spec as RolloutSpec;
       if (row.state !== 'running' || spec.delivery?.lora !== 'multicast') continue;
+      // A config that cannot run a session leaves the devices to unicast instead of queuing failures.
+      const problem = this.configProblem(cfg);
+      if (problem) {
+        if (this.warned !== problem) this.log.warn({ rollout: row.id, problem }, 'rollout asks for LoRa multicast but it cannot run; its devices get unicast');
+        this.warned = problem;
+        continue;
+      }
       const c = multicastCandidates(this.ctx.db, cfg, row.id, row.currentWave, row.releaseSha256);
       for (const g of c.groups) {
         if (g.members.length < spec.delivery.minGroupSize) continue;
@@ -161,8 +169,10 @@ export class LoraMulticastService implements Service {
   private async runSession(s: SessionRow, signal: AbortSignal): Promise<void> {
     const cfg = this.ctx.config.lora;
     const now = (): number => this.ctx.clock.now();
+    // Members of a session that never ran are failed over with it, or the next scan would queue them again.
     const fail = (reason: string): void => {
       this.repo.setState(s.id, 'failed', now(), reason);
+      for (const m of this.repo.members(s.id)) if (m.state !== 'complete') this.repo.saveMember(s.id, m.devEui, { state: 'failed', repairFragments: m.repairFragments, reason }, now());
       this.log.warn({ session: s.id, reason }, 'multicast session failed; its devices get unicast');
     };
     if (!cfg) return fail('the lora: section is gone from furrow.yaml');
