@@ -42,6 +42,8 @@ export interface SessionMemberRow {
 
 type Raw = Record<string, unknown>;
 
+// Timestamps are stored as whole unix ms; writers floor `now` (a virtual clock may hand fractions).
+
 function toSession(r: Raw): SessionRow {
   return {
     id: r.id as string,
@@ -84,6 +86,7 @@ export class MulticastRepo {
 
   /** A queued session and its members, in one transaction; returns the new id. */
   create(s: NewSession, now: number): string {
+    now = Math.floor(now);
     const id = `mc-${randomBytes(3).toString('hex')}`;
     this.db.transaction(() => {
       this.db
@@ -151,6 +154,7 @@ export class MulticastRepo {
   }
 
   setState(id: string, state: SessionState, now: number, reason: string | null = null): void {
+    now = Math.floor(now);
     const finished = state === 'done' || state === 'failed' || state === 'cancelled';
     this.db
       .prepare(
@@ -163,20 +167,24 @@ export class MulticastRepo {
 
   /** Only a live session can be asked to stop; returns false when it already ended. */
   requestCancel(id: string, now: number): boolean {
+    now = Math.floor(now);
     return this.db.prepare(`UPDATE lora_mc_sessions SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state IN ('queued', 'setup', 'broadcast', 'status', 'repair')`).run(now, id).changes === 1;
   }
 
   saveGroup(id: string, g: Pick<FuotaResume, 'mcKey' | 'mcAddr' | 'groupId' | 'fragSize' | 'parity'> & { nbFrag: number }, now: number): void {
+    now = Math.floor(now);
     this.db
       .prepare('UPDATE lora_mc_sessions SET mc_key = ?, mc_addr = ?, group_id = ?, frag_size = ?, parity = ?, nb_frag = ?, updated_at = ? WHERE id = ?')
       .run(g.mcKey, g.mcAddr, g.groupId, g.fragSize, g.parity, g.nbFrag, now, id);
   }
 
   saveSent(id: string, sent: number, now: number): void {
+    now = Math.floor(now);
     this.db.prepare('UPDATE lora_mc_sessions SET sent = ?, updated_at = ? WHERE id = ?').run(sent, now, id);
   }
 
   saveMember(id: string, devEui: string, r: MemberResult, now: number): void {
+    now = Math.floor(now);
     this.db
       .prepare('UPDATE lora_mc_members SET state = ?, missing = ?, repair_fragments = ?, reason = ?, updated_at = ? WHERE session_id = ? AND dev_eui = ?')
       .run(r.state, r.missingAfterMulticast ?? null, r.repairFragments, r.reason ?? null, now, id, devEui);
