@@ -98,12 +98,13 @@ export class LoraMulticastService implements Service {
   tick(): void {
     if (this.stopped) return;
     try {
+      for (const q of this.repo.list({ states: ['queued'] })) if (q.cancelRequested) this.repo.setState(q.id, 'cancelled', this.ctx.clock.now(), 'cancelled by the operator');
+      // Groups are queued while another session runs: their devices wait for it instead of going unicast.
+      this.scan();
       if (this.running) {
         if (this.repo.get(this.running.id)?.cancelRequested) this.running.abort.abort('cancelled by the operator');
         return;
       }
-      for (const q of this.repo.list({ states: ['queued'] })) if (q.cancelRequested) this.repo.setState(q.id, 'cancelled', this.ctx.clock.now(), 'cancelled by the operator');
-      this.scan();
       const next = this.repo.list({ states: ['setup', 'broadcast', 'status', 'repair'] })[0] ?? this.repo.list({ states: ['queued'] }).find((s) => this.mayStart(s));
       if (next) this.launch(next);
     } catch (err) {
