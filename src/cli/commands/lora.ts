@@ -69,9 +69,11 @@ export function registerLora(program: Command): void {
 
   mc.command('status [session]')
     .description('progress of multicast sessions (fragments sent, devices done/missing); with an id: every member')
-    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
-      await withStore(cmd, ({ db }) => {
+    .option('--watch', 'print the sessions again whenever they change, until none is running')
+    .action(async (id: string | undefined, opts: { watch?: boolean }, cmd: Command) => {
+      await withStore(cmd, async ({ db }) => {
         const repo = new MulticastRepo(db);
+        if (opts.watch && !id && repo.list().length > 0) return watch(repo);
         if (id) {
           const s = repo.get(id);
           if (!s) throw new InputError('SESSION_UNKNOWN', `no multicast session ${JSON.stringify(id)}`, { hint: 'furrow lora multicast status lists them' });
@@ -100,6 +102,19 @@ export function registerLora(program: Command): void {
         process.stdout.write(`cancel requested: the running daemon stops session ${id} within a second\n`);
       });
     });
+}
+
+/** Reprints the live sessions (one line each) when their progress changes; ends when none is live. */
+async function watch(repo: MulticastRepo): Promise<void> {
+  let last = '';
+  for (;;) {
+    const live = repo.list({ states: ['queued', 'setup', 'broadcast', 'status', 'repair'] });
+    const text = (live.length ? live : repo.list().slice(-1)).map((s) => sessionLine(repo, s)).join('\n') + '\n';
+    if (text !== last) process.stdout.write(text);
+    last = text;
+    if (live.length === 0) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 function intArg(v: string, name: string): number {

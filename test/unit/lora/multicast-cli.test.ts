@@ -87,6 +87,11 @@ describe('furrow lora multicast', () => {
     const cancel = await cli('lora', 'multicast', 'cancel', s!.id);
     expect(cancel.code).toBe(0);
     expect(new MulticastRepo(db).get(s!.id)?.cancelRequested).toBe(true);
+    // What the daemon does next; --watch then prints the last state once and ends.
+    new MulticastRepo(db).setState(s!.id, 'cancelled', Date.now(), 'cancelled by the operator');
+    const watched = await cli('lora', 'multicast', 'status', '--watch');
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(new RegExp(`^${s!.id}  probe-up wave 0  cancelled .* devices 0/3 done, 3 missing, 0 failed  \\(cancelled by the operator\\)\n$`));
   });
 
   it('refuses with exit 2 and names the problem: unknown rollout, no LoRa devices, paused, bad wave, no lora section', async () => {
