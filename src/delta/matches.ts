@@ -76,37 +76,38 @@ export function dropRepeatedIslands(ms: Match[], newImg: Uint8Array, maxLen = 32
   const out: Match[] = [];
   let extra = new Uint8Array(4096);
   let extraLen = 0;
-  // 4-byte key → the latest few positions in the extra stream where it starts
-  const seen = new Map<number, number[]>();
-  const key = (b: Uint8Array, p: number) => (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+  // hash chains over the extra stream: head[h] is the latest position whose 4 bytes hash to h,
+  // prev[p] the one before it (a 16-step walk, stopped at the window, bounds the search)
+  const head = new Int32Array(1 << 16).fill(-1);
+  let prev = new Int32Array(4096);
+  const hash = (b: Uint8Array, p: number) => (Math.imul(b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24), 0x9e3779b1) >>> 16) & 0xffff;
   const append = (from: number, to: number) => {
     if (extraLen + (to - from) > extra.length) {
-      const next = new Uint8Array(Math.max(2 * extra.length, extraLen + (to - from)));
+      const size = Math.max(2 * extra.length, extraLen + (to - from));
+      const next = new Uint8Array(size);
       next.set(extra.subarray(0, extraLen));
       extra = next;
+      const nextPrev = new Int32Array(size);
+      nextPrev.set(prev.subarray(0, extraLen));
+      prev = nextPrev;
     }
     for (let p = from; p < to; p++) {
       extra[extraLen++] = newImg[p]!;
       const q = extraLen - 4;
       if (q < 0) continue;
-      const k = key(extra, q);
-      const list = seen.get(k);
-      if (!list) seen.set(k, [q]);
-      else {
-        list.push(q);
-        if (list.length > 16) list.shift();
-      }
+      const h = hash(extra, q);
+      prev[q] = head[h]!;
+      head[h] = q;
     }
   };
   // longest run of the match's bytes (starting within its first 8) found in the extra window
   const longestRepeat = (start: number, len: number): number => {
     let best = 0;
     for (let s = 0; s + 4 <= len && s <= 8 && best < len - s; s++) {
-      for (const c of seen.get(key(newImg, start + s)) ?? []) {
-        if (extraLen - c > window) continue;
+      for (let c = head[hash(newImg, start + s)]!, steps = 0; c >= 0 && steps < 16 && extraLen - c <= window; c = prev[c]!, steps++) {
         let l = 0;
         while (s + l < len && c + l < extraLen && extra[c + l] === newImg[start + s + l]) l++;
-        best = Math.max(best, l);
+        if (l > best) best = l;
       }
     }
     return best;
@@ -119,4 +120,17 @@ export function dropRepeatedIslands(ms: Match[], newImg: Uint8Array, maxLen = 32
     else out.push(m);
   }
   return out;
+}
+
+/** Length limits under which `shortMatchCandidates` drops matches. */
+export const SHORT_MATCH_CUTS = [8, 12, 16, 48];
+
+/**
+ * Alternative match lists for the encoder to choose from per chunk: the list itself, then the list
+ * without matches shorter than each of SHORT_MATCH_CUTS. Whether a short match pays for its control
+ * entry depends on how well the new data around it compresses as extra bytes, which only the coder
+ * knows: on the corpus the best limit per chunk ranges from none (WLED) to 48 bytes (NerdMiner).
+ */
+export function shortMatchCandidates(ms: Match[]): Match[][] {
+  return [ms, ...SHORT_MATCH_CUTS.map((min) => ms.filter((m) => m.len >= min))];
 }

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { applyPatch, coderRamBytes, encodeFullImage, encodePatch, parsePatchHeader } from '../../src/delta/index.ts';
 
@@ -36,6 +36,17 @@ function tool(cmd: string, args: string[], pkg: string): number {
   return performance.now() - t0;
 }
 
+/**
+ * CPU seconds used so far by this process (all its threads, so bsdiff-node's libuv worker too) plus
+ * its finished child processes (xz, sh, bzip2): utime, stime, cutime, cstime of /proc/self/stat.
+ */
+function cpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 14-17 of proc(5), counted from 3 after the command name
+  return [11, 12, 13, 14].reduce((n, i) => n + Number(f[i]), 0) / 100;
+}
+
 function pct(n: number, of: number): string {
   return `${((100 * n) / of).toFixed(2)} %`;
 }
@@ -54,39 +65,43 @@ try {
     const newFile = join(CORPUS, pair.new);
     const oldImg = readFileSync(oldFile);
     const newImg = readFileSync(newFile);
-    const rows: string[][] = [['method', 'bytes', '% of new', 'encode', 'apply', 'decoder RAM']];
+    const rows: string[][] = [['method', 'bytes', '% of new', 'encode', 'encode CPU', 'apply', 'decoder RAM']];
 
     let t0 = performance.now();
+    let cpu0 = cpuSeconds();
     const patch = await encodePatch(oldImg, newImg);
     const encMs = performance.now() - t0;
+    const encCpu = cpuSeconds() - cpu0;
     t0 = performance.now();
     const out = applyPatch(oldImg, patch);
     const applyMs = performance.now() - t0;
     if (!out.equals(newImg)) throw new Error(`${pair.name}: furrow patch does not reproduce the new image`);
     const h = parsePatchHeader(patch);
     const ram = h.coders.reduce((n, c) => n + coderRamBytes(c), 0);
-    rows.push(['furrow patch v1 (verified)', String(patch.length), pct(patch.length, newImg.length), `${(encMs / 1000).toFixed(2)} s`, `${applyMs.toFixed(0)} ms`, `${(ram / 1024).toFixed(1)} KiB + ${(h.maxBodyLen / 1024).toFixed(0)} KiB flash staging`]);
+    rows.push(['furrow patch v1 (verified)', String(patch.length), pct(patch.length, newImg.length), `${(encMs / 1000).toFixed(2)} s`, `${encCpu.toFixed(2)} s`, `${applyMs.toFixed(0)} ms`, `${(ram / 1024).toFixed(1)} KiB + ${(h.maxBodyLen / 1024).toFixed(0)} KiB flash staging`]);
 
     t0 = performance.now();
+    cpu0 = cpuSeconds();
     const full = await encodeFullImage(newImg);
     const fullMs = performance.now() - t0;
+    const fullCpu = cpuSeconds() - cpu0;
     if (!applyPatch(new Uint8Array(0), full).equals(newImg)) throw new Error(`${pair.name}: full-image patch does not reproduce the image`);
-    rows.push(['furrow full image (base size 0)', String(full.length), pct(full.length, newImg.length), `${(fullMs / 1000).toFixed(2)} s`, '', '']);
+    rows.push(['furrow full image (base size 0)', String(full.length), pct(full.length, newImg.length), `${(fullMs / 1000).toFixed(2)} s`, `${fullCpu.toFixed(2)} s`, '', '']);
 
     const bs = join(dir, 'p.bsdiff');
     const bsMs = tool('bsdiff', [oldFile, newFile, bs], 'bsdiff');
-    rows.push(['bsdiff 4.3 (BSDIFF40, bzip2)', String(statSync(bs).size), pct(statSync(bs).size, newImg.length), `${(bsMs / 1000).toFixed(2)} s`, '', '> 1 MiB (bzip2)']);
+    rows.push(['bsdiff 4.3 (BSDIFF40, bzip2)', String(statSync(bs).size), pct(statSync(bs).size, newImg.length), `${(bsMs / 1000).toFixed(2)} s`, '', '', '> 1 MiB (bzip2)']);
 
     const xd = join(dir, 'p.xd3');
     const xdMs = tool('xdelta3', ['-e', '-9', '-S', 'djw', '-f', '-s', oldFile, newFile, xd], 'xdelta3');
-    rows.push(['xdelta3 -e -9 -S djw', String(statSync(xd).size), pct(statSync(xd).size, newImg.length), `${(xdMs / 1000).toFixed(2)} s`, '', '']);
+    rows.push(['xdelta3 -e -9 -S djw', String(statSync(xd).size), pct(statSync(xd).size, newImg.length), `${(xdMs / 1000).toFixed(2)} s`, '', '', '']);
 
     const zs = join(dir, 'p.zst');
     const zsMs = tool('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${oldFile}`, newFile, '-o', zs], 'zstd');
-    rows.push(['zstd -19 --long=27 --patch-from', String(statSync(zs).size), pct(statSync(zs).size, newImg.length), `${(zsMs / 1000).toFixed(2)} s`, '', '128 MiB window']);
+    rows.push(['zstd -19 --long=27 --patch-from', String(statSync(zs).size), pct(statSync(zs).size, newImg.length), `${(zsMs / 1000).toFixed(2)} s`, '', '', '128 MiB window']);
 
     const ref = hdiff[pair.sourcesColumn]!;
-    rows.push(['HDiffPatch -m-6 -SD lzma2 (SOURCES.md)', '', `${ref.toFixed(2)} %`, '', '', 'MiBs']);
+    rows.push(['HDiffPatch -m-6 -SD lzma2 (SOURCES.md)', '', `${ref.toFixed(2)} %`, '', '', '', 'MiBs']);
     const ratio = (100 * patch.length) / newImg.length / ref;
     ratios.push(ratio);
 
@@ -94,7 +109,8 @@ try {
     process.stdout.write(`furrow / HDiffPatch = ${ratio.toFixed(3)}   furrow / bsdiff = ${(patch.length / statSync(bs).size).toFixed(3)}\n`);
   }
   const sorted = [...ratios].sort((a, b) => a - b);
-  process.stdout.write(`\nmedian furrow / HDiffPatch-lzma2 = ${sorted[1]!.toFixed(3)} (target ≤ 0.95)\n`);
+  process.stdout.write(`\nencode: wall time and CPU (this process's threads + its xz/sh/bzip2 children) of encodePatch, images already in memory; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} CPUs\n`);
+  process.stdout.write(`median furrow / HDiffPatch-lzma2 = ${sorted[1]!.toFixed(3)} (target ≤ 0.95)\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
