@@ -76,9 +76,10 @@ export async function xzBatch(jobs: XzJob[], lanes: number, onDone?: (i: number)
       load[lane]! += jobs[i]!.data.length;
       writeFileSync(join(dir, `${i}.raw`), jobs[i]!.data);
     }
-    const cmd = (i: number) => `xz ${xzArgs(jobs[i]!.params, jobs[i]!.tuning).join(' ')} < ${i}.raw > ${i}.lz && echo ${i}`;
+    // a failed xz ends its lane with xz's exit status (`set -e` would not: it ignores `&&` lists)
+    const cmd = (i: number) => `xz ${xzArgs(jobs[i]!.params, jobs[i]!.tuning).join(' ')} < ${i}.raw > ${i}.lz || exit $?; echo ${i}`;
     const script = [
-      ...laneJobs.filter((l) => l.length > 0).map((l, k) => `(set -e; ${l.map(cmd).join('; ')}) & p${k}=$!`),
+      ...laneJobs.filter((l) => l.length > 0).map((l, k) => `(${l.map(cmd).join('; ')}) & p${k}=$!`),
       'rc=0',
       ...laneJobs.filter((l) => l.length > 0).map((_, k) => `wait $p${k} || rc=$?`),
       'exit $rc',

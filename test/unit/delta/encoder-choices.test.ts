@@ -27,7 +27,13 @@ describe('xz batch', () => {
 
   it('reports an xz failure as a typed error with xz’s message', async () => {
     // lc + lp > 4 is valid LZMA1 but xz refuses it
-    const err = await xzBatch([{ data: prng(3, 100), params: { lc: 4, lp: 4, pb: 0, dictSize: 4096 } }], 1).catch((e: unknown) => e);
+    // one lane: the failing stream (the largest, so it runs first) must fail the batch, not just itself
+    const good = { lc: 0, lp: 0, pb: 0, dictSize: 4096 };
+    const jobs = [
+      { data: prng(3, 1000), params: { lc: 4, lp: 4, pb: 0, dictSize: 4096 } },
+      { data: prng(4, 100), params: good },
+    ];
+    const err = await xzBatch(jobs, 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FurrowError);
     expect((err as FurrowError).code).toBe('DELTA_TOOL_FAILED');
     expect((err as Error).message).toMatch(/xz exited with 1/);
