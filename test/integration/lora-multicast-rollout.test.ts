@@ -36,6 +36,7 @@ class FreezableClock extends WarpClock {
 
 interface Fleet {
   product: string;
+  version: string;
   base: string;
   target: string;
   patch: Buffer;
@@ -53,23 +54,24 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
   const cli = (...args: string[]) => runFurrowInProcess(['--config', file, ...args]);
 
   /** Releases, a stored patch and devices, as release add / delta build / devices add leave them. */
-  const addFleet = (product: string, n: number, firstEui: number, patchBytes: number, keyless = 0, real?: CorpusPatch): Fleet => {
+  const addFleet = (name: string, product: string, n: number, firstEui: number, patchBytes: number, keyless = 0, real?: CorpusPatch): Fleet => {
     const db = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
     const blobs = new BlobStore(join(dir, 'data', 'blobs'));
     const base = real?.baseSha256 ?? sha(Buffer.from(`${product}-base`));
     const target = real?.targetSha256 ?? sha(Buffer.from(`${product}-target`));
     const releases = new ReleaseRepo(db);
     const now = Date.now();
-    for (const [s, v] of [[base, '1.0.0'], [target, '1.1.0']] as const) {
-      releases.insert({ sha256: s, product, version: v, secureVersion: 1, size: 900_000, chip: 'esp32', appVersion: v, projectName: product, idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt: now });
+    const [fromVersion, version] = real ? ['0.14.3', '0.14.4'] : ['1.0.0', '1.1.0'];
+    for (const [s, v] of [[base, fromVersion], [target, version]] as const) {
+      if (!releases.get(s)) releases.insert({ sha256: s, product, version: v, secureVersion: 1, size: 900_000, chip: 'esp32', appVersion: v, projectName: product, idfVersion: 'v5.1', buildDate: null, signature: null, signer: null, addedAt: now });
     }
     // A real furrow patch where a device must be able to fetch it by CoAP (its manifest is built from it).
     const patch = real?.patch ?? randomBytes(patchBytes);
     const patchId = blobs.put(patch);
-    db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, base, target, patch.length, now);
-    const fleet: Fleet = { product, base, target, patch, devices: [] };
+    db.prepare("INSERT OR IGNORE INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, base, target, patch.length, now);
+    const fleet: Fleet = { product, version, base, target, patch, devices: [] };
     for (let i = 0; i < n; i++) {
-      const id = `${product}-${i + 1}`;
+      const id = `${name}-${i + 1}`;
       const eui = `70b3d57ed0e${(firstEui + i).toString(16).padStart(5, '0')}`;
       const key = randomBytes(32);
       new DeviceRepo(db).add({ id, product, deviceKey: key, runningSha256: base }, now);
@@ -111,9 +113,10 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     }
   };
 
-  const rolloutFile = (id: string, product: string, minGroupSize: number): string => {
+  const rolloutFile = (id: string, f: Fleet, minGroupSize: number): string => {
     const p = join(dir, `${id}.yaml`);
-    writeFileSync(p, stringify({ id, release: { product, version: '1.1.0' }, waves: [{ size: 'rest' }], delivery: { lora: 'multicast', minGroupSize } }));
+    const select = { devices: f.devices.map((d) => d.id) };
+    writeFileSync(p, stringify({ id, release: { product: f.product, version: f.version }, select, waves: [{ size: 'rest' }], delivery: { lora: 'multicast', minGroupSize } }));
     return p;
   };
 
@@ -131,10 +134,12 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     // The daemon creates the schema; fleets are added to its database before it starts.
     writeConfig(600_000);
     openDatabase(join(dir, 'data', 'furrow.db')).close();
-    addFleet('soil-probe', 6, 0x100, 9_000, 1);
-    addFleet('weather-mast', 4, 0x200, 20_000);
-    addFleet('gate-valve', 3, 0x300, 0, 0, await corpusPatch());
-    addFleet('soil-relay', 3, 0x400, 5_000);
+    // Fleets whose devices must fetch the manifest by CoAP get a real furrow patch (its manifest is built from it).
+    const wled = await corpusPatch();
+    addFleet('soil', 'wled', 6, 0x100, 0, 1, wled);
+    addFleet('mast', 'weather-mast', 4, 0x200, 20_000);
+    addFleet('valve', 'wled', 3, 0x300, 0, 0, wled);
+    addFleet('relay', 'soil-relay', 3, 0x400, 5_000);
     writeConfig(600_000);
   });
 
@@ -151,7 +156,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     await startDaemon(new WarpClock());
     startDevices(f);
     await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
-    const apply = await cli('rollout', 'apply', '--yes', rolloutFile('soil-mc', f.product, 3));
+    const apply = await cli('rollout', 'apply', '--yes', rolloutFile('soil-mc', f, 3));
     expect(apply.code, apply.stderr).toBe(0);
     await waitFor(() => session('soil-mc')?.state === 'done', 'the multicast session to finish', 40_000);
     const s = session('soil-mc')!;
@@ -173,8 +178,16 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     // The scheduler admitted every multicast fragment on the multicast bearer (the duty-cycle gate).
     expect(emu.stats.multicastDown.frames).toBe(s.nbFrag! + s.parity!);
 
-    // Each device applies the patch, boots and reports over LoRa CoAP: the rollout engine counts it.
-    for (const d of f.devices.slice(0, 5)) expect(await d.dev!.report(d.id, d.key, 'booted', f.target)).toBe('2.04');
+    // Each device checks in as usual: the answer names the patch it already holds, so it fetches only
+    // the signed manifest by unicast, applies, boots and reports; the rollout engine counts the report.
+    for (const d of f.devices.slice(0, 5)) {
+      const c = await d.dev!.checkin(d.id, d.key, f.product, f.base);
+      expect(c.map.get(1), d.id).toBe(2);
+      expect(Buffer.from(c.map.get(8) as Uint8Array).toString('hex')).toBe(sha(d.dev!.fuotaData()!));
+      const manifest = await d.dev!.download(String(c.map.get(3)).split('/'));
+      expect(manifest.data.length).toBeGreaterThan(100);
+      expect(await d.dev!.report(d.id, d.key, 'booted', f.target)).toBe('2.04');
+    }
     await waitFor(() => rollouts.members('soil-mc', { states: ['succeeded'] }).length === 5, 'five successes');
   });
 
@@ -186,7 +199,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     startDevices(f);
     await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
     const mcBefore = emu.stats.multicastDown.frames;
-    expect((await cli('rollout', 'apply', '--yes', rolloutFile('mast-mc', f.product, 3))).code).toBe(0);
+    expect((await cli('rollout', 'apply', '--yes', rolloutFile('mast-mc', f, 3))).code).toBe(0);
     await waitFor(() => (session('mast-mc')?.sent ?? 0) >= 12, 'a dozen fragments on air', 30_000);
     frozen.frozen = true;
     const live = await cli('lora', 'multicast', 'status');
@@ -216,7 +229,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     await startDaemon(frozen);
     startDevices(f);
     await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
-    expect((await cli('rollout', 'apply', '--yes', rolloutFile('valve-mc', f.product, 2))).code).toBe(0);
+    expect((await cli('rollout', 'apply', '--yes', rolloutFile('valve-mc', f, 2))).code).toBe(0);
     await waitFor(() => session('valve-mc')?.state === 'broadcast', 'the session to reach the broadcast');
     const d = f.devices[0]!;
     const held = await d.dev!.checkin(d.id, d.key, f.product, f.base);
@@ -251,7 +264,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
       startDevices(f);
       await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
       const mcBefore = emu.stats.multicastDown.frames;
-      expect((await cli('rollout', 'apply', '--yes', rolloutFile('relay-mc', f.product, 3))).code).toBe(0);
+      expect((await cli('rollout', 'apply', '--yes', rolloutFile('relay-mc', f, 3))).code).toBe(0);
       const db = openDatabase(join(dir, 'data', 'furrow.db'), { skipIntegrityCheck: true });
       try {
         await waitFor(() => (new MulticastRepo(db).list({ rolloutId: 'relay-mc' })[0]?.sent ?? 0) >= 1, 'the first fragment on air', 40_000);

@@ -59,12 +59,6 @@ export const loraConfigSchema = z
         answerTimeoutSeconds: z.number().int().min(1).default(120).describe('Wait this long for setup/status answers before asking again (Class A devices answer after their next uplink)'),
         maxAttempts: z.number().int().min(1).max(50).default(5).describe('Setup and status requests sent to a member before it is failed over to unicast'),
         repairDeadlineSeconds: z.number().int().min(1).default(3600).describe('After the multicast, how long members get to fetch missing fragments by unicast'),
-        reportGraceSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .default(3600)
-          .describe('A member that rebuilt the patch is not offered a unicast download for this long after the session while it applies and reports'),
       })
       .prefault({}),
     clockSync: z

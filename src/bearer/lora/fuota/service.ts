@@ -86,8 +86,7 @@ export class LoraMulticastService implements Service {
   policy(inner: UpdatePolicy): UpdatePolicy {
     return {
       decide: (facts: CheckinFacts): UpdateDecision => {
-        const graceMs = (this.ctx.config.lora?.multicast.reportGraceSeconds ?? 0) * 1000;
-        const s = this.repo.holding(facts.deviceId, this.ctx.clock.now(), graceMs);
+        const s = this.repo.holding(facts.deviceId);
         if (s) return { kind: 'later', retryAfterSeconds: HOLD_RETRY_SECONDS, reason: `in LoRa multicast session ${s.id} (${s.state})` };
         if (this.gathering.has(facts.deviceId)) return { kind: 'later', retryAfterSeconds: HOLD_RETRY_SECONDS, reason: 'waiting for a LoRa multicast session' };
         return inner.decide(facts);

@@ -140,16 +140,19 @@ export class MulticastRepo {
     return new Set(rows.map((r) => r.device_id));
   }
 
-  /** The session the device is held in: active, or done less than `graceMs` ago with the device complete. */
-  holding(deviceId: string, now: number, graceMs: number): SessionRow | undefined {
+  /**
+   * The live session a device waits for. A member that rebuilt the patch is not held: its check-in
+   * gets the usual answer, whose patch id is the data it already holds, so it only fetches the signed
+   * manifest before applying.
+   */
+  holding(deviceId: string): SessionRow | undefined {
     const r = this.db
       .prepare(
         `SELECT s.* FROM lora_mc_sessions s JOIN lora_mc_members m ON m.session_id = s.id
-         WHERE m.device_id = ? AND (s.state IN ('queued', 'setup', 'broadcast', 'status', 'repair')
-           OR (s.state = 'done' AND m.state = 'complete' AND s.finished_at >= ?))
+         WHERE m.device_id = ? AND m.state <> 'complete' AND s.state IN ('queued', 'setup', 'broadcast', 'status', 'repair')
          ORDER BY s.created_at DESC LIMIT 1`,
       )
-      .get(deviceId, now - graceMs) as Raw | undefined;
+      .get(deviceId) as Raw | undefined;
     return r ? toSession(r) : undefined;
   }
 
