@@ -140,6 +140,7 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     addFleet('mast', 'weather-mast', 4, 0x200, 20_000);
     addFleet('valve', 'wled', 3, 0x300, 0, 0, wled);
     addFleet('relay', 'soil-relay', 3, 0x400, 5_000);
+    addFleet('pump', 'pump-ctl', 3, 0x500, 5_000);
     writeConfig(600_000);
   });
 
@@ -285,5 +286,23 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     } finally {
       if (proc.proc.exitCode === null && proc.proc.signalCode === null) proc.signal('SIGKILL');
     }
+  });
+
+  it('stops the broadcast when the rollout is halted, and fails its members over', async () => {
+    const f = fleets[4]!;
+    await daemon!.stop();
+    const frozen = new FreezableClock();
+    frozen.frozen = true;
+    await startDaemon(frozen);
+    startDevices(f);
+    await waitFor(() => f.devices.every((d) => emu.devices.get(d.eui)!.fCntUp >= 2), 'every device of the fleet to be heard');
+    expect((await cli('rollout', 'apply', '--yes', rolloutFile('pump-mc', f, 3))).code).toBe(0);
+    await waitFor(() => session('pump-mc')?.state === 'broadcast', 'the session to reach the broadcast');
+    expect((await cli('rollout', 'halt', 'pump-mc', '--reason', 'canary bricked')).code).toBe(0);
+    await waitFor(() => session('pump-mc')?.state === 'cancelled', 'the session to stop with the rollout');
+    const s = session('pump-mc')!;
+    expect(s.reason).toBe('rollout pump-mc is halted');
+    expect(emu.groups.has(s.groupId!)).toBe(false);
+    expect(new MulticastRepo(daemon!.context.db).members(s.id).every((m) => m.state === 'failed')).toBe(true);
   });
 });

@@ -101,7 +101,11 @@ export class LoraMulticastService implements Service {
       // Groups are queued while another session runs: their devices wait for it instead of going unicast.
       this.scan();
       if (this.running) {
-        if (this.repo.get(this.running.id)?.cancelRequested) this.running.abort.abort('cancelled by the operator');
+        const s = this.repo.get(this.running.id);
+        const rollout = s ? this.rollouts.get(s.rolloutId) : undefined;
+        if (s?.cancelRequested) this.running.abort.abort('cancelled by the operator');
+        // A halt is a safety stop: the broadcast stops with it. A pause lets a running session finish.
+        else if (s && !['running', 'paused'].includes(rollout?.state ?? 'gone')) this.running.abort.abort(`rollout ${s.rolloutId} is ${rollout?.state ?? 'gone'}`);
         return;
       }
       const next = this.repo.list({ states: ['setup', 'broadcast', 'status', 'repair'] })[0] ?? this.repo.list({ states: ['queued'] }).find((s) => this.mayStart(s));
