@@ -41,7 +41,7 @@ export interface EncodeOptions {
    */
   maxBodyLen?: number;
   coders?: [CoderParams, CoderParams, CoderParams];
-  /** Called after each compressed stream with (done, total) stream counts. */
+  /** Called after each compressed stream with (done, total) stream counts: ranking and final compressions of the current attempt. */
   onProgress?: (done: number, total: number) => void;
   /** Parallel xz processes (default 2: the Pi has few cores and serves traffic meanwhile). */
   concurrency?: number;
@@ -104,9 +104,9 @@ async function compressAll(raw: RawChunk[], coders: [CoderParams, CoderParams, C
 
 /**
  * For each chunk, the candidate match list whose streams compress smallest, ranked with a fast xz
- * preset (about 15x faster than 9e on the diff stream). On the corpus the fast ranking picks the same
- * candidate as a full 9e comparison in all but one of 11 chunks (within 2 bytes of it). Candidates that give
- * a chunk the same control stream give it the same streams, so each distinct one is compressed once.
+ * preset (about 15x faster than 9e on the diff stream). On the corpus its picks come within 15 bytes
+ * per patch of the picks a full 9e comparison makes. Candidates that give a chunk the same control
+ * stream give it the same streams, so each distinct one is compressed once.
  */
 async function chooseCandidates(perCandidate: RawChunk[][], coders: [CoderParams, CoderParams, CoderParams], concurrency: number, progress: Progress): Promise<RawChunk[]> {
   const chunks = perCandidate[0]!.length;
