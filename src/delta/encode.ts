@@ -29,7 +29,7 @@ export const DEFAULT_CODERS: [CoderParams, CoderParams, CoderParams] = [
  */
 const XZ_TUNING: XzTuning[] = [{}, {}, { nice: 64, mf: 'bt2' }];
 /** Fast settings that only rank candidate streams against each other (see chooseCandidates). */
-const RANKING_TUNING: XzTuning[] = [{ preset: '3' }, { preset: '3' }, { preset: '3' }];
+const RANKING_TUNING: XzTuning = { preset: '3' };
 
 export interface EncodeOptions {
   /** Largest output of one chunk (default 1 MiB). */
@@ -121,11 +121,14 @@ async function chooseCandidates(perCandidate: RawChunk[][], coders: [CoderParams
     }
   }
   if (distinct.length === chunks) return perCandidate[0]!;
-  progress.total += 3 * distinct.length;
-  const sizes = await compressAll(distinct.map((d) => d.raw), coders, RANKING_TUNING, concurrency, progress);
+  progress.total += distinct.length;
+  // one xz process per candidate chunk, its three streams one after another (with the diff stream's
+  // parameters: the ranking needs only comparable totals)
+  const jobs = distinct.map((d) => ({ data: [d.raw.control, d.raw.diff, d.raw.extra], params: coders[1], tuning: RANKING_TUNING }));
+  const sizes = await xzBatch(jobs, concurrency, () => progress.report?.(++progress.done, progress.total));
   const best: Array<{ raw: RawChunk; size: number }> = [];
   distinct.forEach((d, i) => {
-    const size = sizes[3 * i]!.length + sizes[3 * i + 1]!.length + sizes[3 * i + 2]!.length;
+    const size = sizes[i]!.length;
     const cur = best[d.chunk];
     if (!cur || size < cur.size) best[d.chunk] = { raw: d.raw, size };
   });

@@ -49,35 +49,51 @@ export function runFilter(cmd: string, args: string[], input: Uint8Array, pkg: s
 }
 
 export interface XzJob {
-  data: Uint8Array;
+  /**
+   * One stream, or several compressed by the same xz process as independent streams whose outputs
+   * are concatenated (only the total length is meaningful then: used to rank candidates cheaply).
+   */
+  data: Uint8Array | Uint8Array[];
   params: LzmaParams;
   tuning?: XzTuning;
 }
 
+function partsOf(job: XzJob): Uint8Array[] {
+  return (Array.isArray(job.data) ? job.data : [job.data]).filter((d) => d.length > 0);
+}
+
 /**
- * Compresses many streams with `lanes` xz processes running side by side, largest streams first.
+ * Compresses many jobs with `lanes` xz processes running side by side, largest jobs first.
  * Node spawns one `sh` for the whole batch: spawning from the Node process blocks its thread until the
  * child has exec'd (about 12 ms each on this 2-core box under load, 126 spawns for a feature release),
  * while the shell forks cheaply. `onDone(i)` is called as job i finishes. Empty inputs give empty outputs.
  */
 export async function xzBatch(jobs: XzJob[], lanes: number, onDone?: (i: number) => void): Promise<Buffer[]> {
   const out = jobs.map(() => Buffer.alloc(0));
-  const work = jobs.map((_, i) => i).filter((i) => jobs[i]!.data.length > 0);
-  for (const i of jobs.keys()) if (jobs[i]!.data.length === 0) onDone?.(i);
+  const size = jobs.map((j) => partsOf(j).reduce((n, d) => n + d.length, 0));
+  const work = jobs.map((_, i) => i).filter((i) => size[i]! > 0);
+  for (const i of jobs.keys()) if (size[i] === 0) onDone?.(i);
   if (work.length === 0) return out;
   const dir = mkdtempSync(join(tmpdir(), 'furrow-xz-'));
   try {
-    // longest-processing-time first: each stream goes to the lane with the least bytes so far
+    // longest-processing-time first: each job goes to the lane with the least bytes so far
     const load = new Array<number>(Math.max(1, lanes)).fill(0);
     const laneJobs = load.map(() => [] as number[]);
-    for (const i of [...work].sort((a, b) => jobs[b]!.data.length - jobs[a]!.data.length)) {
+    const files = new Map<number, string[]>();
+    for (const i of [...work].sort((a, b) => size[b]! - size[a]!)) {
       const lane = load.indexOf(Math.min(...load));
       laneJobs[lane]!.push(i);
-      load[lane]! += jobs[i]!.data.length;
-      writeFileSync(join(dir, `${i}.raw`), jobs[i]!.data);
+      load[lane]! += size[i]!;
+      files.set(
+        i,
+        partsOf(jobs[i]!).map((d, k) => {
+          writeFileSync(join(dir, `${i}.${k}.raw`), d);
+          return `${i}.${k}.raw`;
+        }),
+      );
     }
     // a failed xz ends its lane with xz's exit status (`set -e` would not: it ignores `&&` lists)
-    const cmd = (i: number) => `xz ${xzArgs(jobs[i]!.params, jobs[i]!.tuning).join(' ')} < ${i}.raw > ${i}.lz || exit $?; echo ${i}`;
+    const cmd = (i: number) => `xz ${xzArgs(jobs[i]!.params, jobs[i]!.tuning).join(' ')} ${files.get(i)!.join(' ')} > ${i}.lz || exit $?; echo ${i}`;
     const script = [
       ...laneJobs.filter((l) => l.length > 0).map((l, k) => `(${l.map(cmd).join('; ')}) & p${k}=$!`),
       'rc=0',

@@ -25,6 +25,14 @@ describe('xz batch', () => {
     expect(out[2]!.length).toBeLessThan(200);
   });
 
+  it('compresses a job of several parts as independent streams, one after another', async () => {
+    const p = { lc: 0, lp: 0, pb: 0, dictSize: 16384 };
+    const parts = [prng(5, 3000), Buffer.from('furrow '.repeat(500)), new Uint8Array(0), prng(6, 40)];
+    const [joined, ...single] = await xzBatch([{ data: parts, params: p }, ...parts.map((data) => ({ data, params: p }))], 2);
+    expect(joined!.length).toBe(single.reduce((n, b) => n + b.length, 0));
+    expect(joined!.subarray(0, single[0]!.length).equals(single[0]!)).toBe(true);
+  });
+
   it('reports an xz failure as a typed error with xz’s message', async () => {
     // lc + lp > 4 is valid LZMA1 but xz refuses it
     // one lane: the failing stream (the largest, so it runs first) must fail the batch, not just itself
