@@ -4,8 +4,8 @@
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { encodeFullImage, encodePatch } from '../../../src/delta/index.ts';
 import { readCorpus } from '../../helpers/corpus.ts';
 
@@ -50,8 +50,11 @@ const CACHE = resolve(ROOT, 'test/.tmp/firmware-patches');
 
 /** A furrow patch from `from` (corpus file, or null for a full image) to `to`, cached on disk. */
 export async function corpusPatch(from: string | null, to: string): Promise<string> {
-  const encoder = readFileSync(resolve(ROOT, 'src/delta/encode.ts'));
-  const key = createHash('sha256').update(`${from ?? 'full'}|${to}|`).update(encoder).digest('hex').slice(0, 16);
+  // The key covers every encoder source, so a change anywhere in src/delta/ never serves a stale patch.
+  const hash = createHash('sha256').update(`${from ?? 'full'}|${to}|`);
+  const deltaDir = resolve(ROOT, 'src/delta');
+  for (const f of readdirSync(deltaDir).filter((n) => n.endsWith('.ts')).sort()) hash.update(f).update(readFileSync(join(deltaDir, f)));
+  const key = hash.digest('hex').slice(0, 16);
   const file = resolve(CACHE, `${key}.patch`);
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
