@@ -14,6 +14,14 @@ import * as ts005 from './ts005.ts';
 
 export type { FuotaMember, FuotaResult, FuotaResume, FuotaSessionOptions, MemberResult, MemberState } from './session-types.ts';
 
+/** A member as the session tracks it: answers seen and the queue items of its last requests. */
+interface Member {
+  m: FuotaMember;
+  r: MemberResult;
+  acks: Set<string>;
+  outstanding: string[];
+}
+
 /**
  * One FUOTA multicast session (TS005 group + Class C session, TS004 fragmentation with FEC):
  * set up every member by unicast (retrying unanswered requests), send all fragments to the group paced
@@ -24,7 +32,7 @@ export type { FuotaMember, FuotaResult, FuotaResume, FuotaSessionOptions, Member
 export class FuotaSession {
   private readonly log: Logger;
   private readonly changed = new EventEmitter();
-  private readonly members = new Map<string, { m: FuotaMember; r: MemberResult; acks: Set<string>; outstanding: string[] }>();
+  private readonly members = new Map<string, Member>();
   private plan!: FragmentPlan;
   private readonly fragIndex: number;
   private readonly mcGroupId: number;
@@ -167,19 +175,17 @@ export class FuotaSession {
       ['classC', config.setupFPort, ts005.encodeMcClassCSessionReq({ mcGroupId: this.mcGroupId, sessionTime: ts005.unixToGpsSeconds(this.o.now() + 2000), timeOut, frequencyHz: config.frequencyHz, dr: config.dr })],
     ];
     const deadline = this.o.now() + config.setupTimeoutSeconds * 1000;
-    for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 5) && this.o.now() < deadline; attempt++) {
-      const todo = [...this.members.values()].filter((s) => s.r.state === 'setup');
-      if (todo.length === 0) break;
-      this.log.info({ attempt, waiting: todo.length }, 'asking group members to set up the session');
-      await forEachLimited(todo, 16, async (s) => {
+    await this.askUntilAnswered(
+      (s) => s.r.state === 'setup',
+      async (s) => {
         // Without the group, a Class C session answer is meaningless: resend it after the group.
         if (!s.acks.has('group')) s.acks.delete('classC');
         // In order per device: ChirpStack's queue is FIFO, so the group arrives before the session.
-        for (const [what, port, frame] of reqs(s.m)) if (!s.acks.has(what)) await this.unicast(s.m.devEui, port, frame);
-      });
-      await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'setup'), this.o.answerTimeoutMs ?? 30_000);
-      this.checkAbort();
-    }
+        for (const [what, port, frame] of reqs(s.m)) if (!s.acks.has(what)) s.outstanding.push(await this.unicast(s.m.devEui, port, frame));
+      },
+      deadline,
+      'asking group members to set up the session',
+    );
     const ready = [...this.members.values()].filter((s) => s.r.state === 'ready').length;
     this.log.info({ ready, members: this.members.size }, 'multicast setup answered');
   }
@@ -223,11 +229,35 @@ export class FuotaSession {
 
   private async collectStatus(): Promise<void> {
     const req = ts004.encodeFragSessionStatusReq(this.fragIndex, false);
-    for (let attempt = 1; attempt <= (this.o.maxAttempts ?? 5); attempt++) {
-      const todo = [...this.members.values()].filter((s) => s.r.state === 'ready' && s.r.missingAfterMulticast === undefined);
-      if (todo.length === 0) return;
-      await forEachLimited(todo, 16, (s) => this.unicast(s.m.devEui, this.o.config.fragFPort, req).then(() => undefined));
-      await this.waitUntil(() => [...this.members.values()].every((s) => s.r.state !== 'ready' || s.r.missingAfterMulticast !== undefined), this.o.answerTimeoutMs ?? 30_000);
+    await this.askUntilAnswered(
+      (s) => s.r.state === 'ready' && s.r.missingAfterMulticast === undefined,
+      async (s) => void s.outstanding.push(await this.unicast(s.m.devEui, this.o.config.fragFPort, req)),
+      this.o.now() + this.o.config.setupTimeoutSeconds * 1000,
+      'asking members for their fragmentation status',
+    );
+  }
+
+  /**
+   * Sends `ask` to every member `waiting` holds for, again after each answer timeout, up to maxAttempts
+   * times each. A member whose previous requests are still queued at the network server (a Class A
+   * device gets them one per uplink) is not asked again yet: that would only queue duplicates.
+   */
+  private async askUntilAnswered(waiting: (s: Member) => boolean, ask: (s: Member) => Promise<void>, deadline: number, what: string): Promise<void> {
+    const max = this.o.maxAttempts ?? 5;
+    const tries = new Map<Member, number>();
+    const queued = (s: Member): boolean => s.outstanding.some((id) => this.o.transport.isPending(id));
+    for (;;) {
+      const open = [...this.members.values()].filter(waiting);
+      if (open.length === 0 || this.o.now() >= deadline) return;
+      const todo = open.filter((s) => (tries.get(s) ?? 0) < max && !queued(s));
+      if (todo.length === 0 && !open.some(queued)) return;
+      if (todo.length > 0) this.log.info({ asking: todo.length, waiting: open.length }, what);
+      await forEachLimited(todo, 16, async (s) => {
+        tries.set(s, (tries.get(s) ?? 0) + 1);
+        s.outstanding = [];
+        await ask(s);
+      });
+      await this.waitUntil(() => ![...this.members.values()].some(waiting), this.o.answerTimeoutMs ?? 30_000);
       this.checkAbort();
     }
   }
@@ -271,7 +301,7 @@ export class FuotaSession {
     });
   }
 
-  private member(u: Uplink): { m: FuotaMember; r: MemberResult; acks: Set<string>; outstanding: string[] } | undefined {
+  private member(u: Uplink): Member | undefined {
     const s = this.members.get(u.devEui);
     if (!s) this.log.debug({ devEui: u.devEui, fPort: u.fPort }, 'FUOTA answer from a device outside the session');
     return s;
