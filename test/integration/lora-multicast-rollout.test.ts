@@ -164,11 +164,13 @@ describe('a rollout with delivery.lora: multicast, run by the daemon through Chi
     const members = new MulticastRepo(daemon!.context.db).members(s.id);
     // The device without a genAppKey is not in the session: it stays pending for unicast CoAP.
     expect(members.map((m) => m.deviceId).sort()).toEqual(f.devices.slice(0, 5).map((d) => d.id).sort());
-    expect(members.every((m) => m.state === 'complete')).toBe(true);
+    expect(members.filter((m) => m.state !== 'complete').map((m) => [m.deviceId, m.state, m.reason])).toEqual([]);
+    // Every clock was off by up to an hour; the gateway's answers (delivered with the session's own
+    // frames) set them to within the one-second resolution of TS003.
+    await waitFor(() => f.devices.slice(0, 5).every((d) => d.dev!.corrections.length > 0), 'every member clock corrected');
     for (const d of f.devices.slice(0, 5)) {
       expect(d.dev!.fuotaData()?.equals(f.patch), d.id).toBe(true);
-      expect(d.dev!.corrections.length, `${d.id} clock synced`).toBeGreaterThan(0);
-      expect(Math.abs(d.dev!.clockOffsetMs)).toBeLessThanOrEqual(2000);
+      expect(Math.abs(d.dev!.clockOffsetMs), d.id).toBeLessThanOrEqual(2000);
     }
     const rollouts = new RolloutRepo(daemon!.context.db);
     expect(rollouts.member('soil-mc', f.devices[5]!.id)?.state).toBe('pending');

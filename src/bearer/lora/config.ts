@@ -85,6 +85,26 @@ export const loraConfigSchema = z
       .default({})
       .describe('Per-device facts ChirpStack does not send in every event (Class C capable devices, multicast keys)'),
   })
+  .superRefine((c, ctx) => {
+    // One handler per FPort: two features on one port would silently take each other's frames.
+    const ports: Array<[string, string, number]> = [
+      ['multicast', 'setupFPort', c.multicast.setupFPort],
+      ['multicast', 'fragFPort', c.multicast.fragFPort],
+      ['multicast', 'repairFPort', c.multicast.repairFPort],
+      ['clockSync', 'fPort', c.clockSync.fPort],
+    ];
+    ports.forEach(([section, key, port], i) => {
+      const other = ports.slice(0, i).find(([, , p]) => p === port);
+      if (other) ctx.addIssue({ code: 'custom', path: [section, key], message: `FPort ${port} is already ${other[0]}.${other[1]}; give each its own port` });
+    });
+    const ids = new Map<string, string>();
+    for (const [eui, d] of Object.entries(c.devices)) {
+      const id = d.deviceId ?? eui;
+      const prev = ids.get(id);
+      if (prev) ctx.addIssue({ code: 'custom', path: ['devices', eui, 'deviceId'], message: `device id ${JSON.stringify(id)} is already DevEUI ${prev}; one furrow device has one DevEUI` });
+      ids.set(id, eui);
+    }
+  })
   .describe('LoRaWAN bearer through ChirpStack v4');
 
 export type LoraConfig = z.infer<typeof loraConfigSchema>;

@@ -29,6 +29,28 @@ describe('lora config', () => {
     expect(msg).toMatch(/furrow\.yaml:6:\d+ .*fPortBase/);
     expect(msg).toMatch(/furrow\.yaml:8:\d+ lora\.devices/);
   });
+
+  it('refuses two features on one FPort and one device id for two DevEUIs, at the line of the second', () => {
+    const yaml = [
+      'lora:',
+      '  chirpstack:',
+      `    applicationId: ${APP}`,
+      '  clockSync:',
+      '    fPort: 201',
+      '  devices:',
+      '    70b3d57ed0000001: { deviceId: probe-1 }',
+      '    70b3d57ed0000002: { deviceId: probe-1 }',
+      '',
+    ].join('\n');
+    let msg = '';
+    try {
+      parseConfigText(yaml, 'furrow.yaml');
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/furrow\.yaml:5:\d+ lora\.clockSync\.fPort: FPort 201 is already multicast\.fragFPort/);
+    expect(msg).toMatch(/furrow\.yaml:8:\d+ lora\.devices\.70b3d57ed0000002\.deviceId: device id "probe-1" is already DevEUI 70b3d57ed0000001/);
+  });
 });
 
 describe('ChirpStack v4 JSON', () => {
