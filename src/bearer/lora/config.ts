@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { FURROW_RULES } from './schc/rules.ts';
+
+/** The last application FPort is 223 (LoRaWAN 1.0.4 §4.3.2), so every rule's port must fit below it. */
+const HIGHEST_RULE_ID = Math.max(...FURROW_RULES.map((r) => r.id));
 
 const devEui = z
   .string()
@@ -35,9 +39,9 @@ export const loraConfigSchema = z
           .number()
           .int()
           .min(1)
-          .max(211)
+          .max(223 - HIGHEST_RULE_ID)
           .default(20)
-          .describe('SCHC RuleID r travels on FPort fPortBase + r (RFC 9011); rules 0..11, so ports fPortBase..fPortBase+11'),
+          .describe(`SCHC RuleID r travels on FPort fPortBase + r (RFC 9011); rules 0..${HIGHEST_RULE_ID}, so ports fPortBase..fPortBase+${HIGHEST_RULE_ID}`),
         defaultDr: z.number().int().min(0).max(7).default(0).describe('Data rate assumed for a device until its first uplink says otherwise'),
       })
       .prefault({}),
