@@ -16,7 +16,7 @@ import { BlobStore } from './release/blob-store.ts';
 import { ReleaseWatcher } from './release/watcher.ts';
 import { RolloutService } from './rollout/service.ts';
 import { applyVerb, type Verb } from './rollout/transitions.ts';
-import { MeteredTransport } from './schedule/metered-transport.ts';
+import { meterIfModelled } from './schedule/metered-transport.ts';
 import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
 import { ModemService } from './modem/service.ts';
@@ -72,13 +72,15 @@ function buildServices(ctx: DaemonContext): Service[] {
   const clockSync = lora ? new ClockSyncService(ctx, lora) : undefined;
   const multicast = lora ? new LoraMulticastService(ctx, { transport: lora, gate: schedule.scheduler, patches: delta, clock: clockSync!.clock }) : undefined;
   // A bearer with a radio model (schedule.bearers) is metered: every datagram it sends is charged to the
-  // duty cycle and SIM budget, not only the patch blocks the gate is asked about.
-  const metered = raw.some((t) => ctx.config.schedule.bearers[t.name]);
-  const transports = modem || metered || ctx.config.lora ? raw.map((t) => (ctx.config.schedule.bearers[t.name] ? new MeteredTransport(t, schedule.scheduler) : t)) : undefined;
+  // duty cycle and SIM budget, not only the patch blocks the gate is asked about. CoAP wraps each bearer
+  // as it starts serving it, so one added later (addTransport) is metered too.
+  const wrapTransport = (t: DatagramTransport) => meterIfModelled(schedule.scheduler, t);
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   // Every block asks the rollout engine first (maintenance windows hold in-flight transfers), then the
   // scheduler, which charges what it admits and so must come last.
-  services.push(new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), patches: delta, ...(transports ? { transports } : {}) }));
+  services.push(
+    new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), radio: schedule.scheduler, patches: delta, wrapTransport, ...(modem || ctx.config.lora ? { transports: raw } : {}) }),
+  );
   // After CoAP, which starts the LoRa bearer they send through.
   if (clockSync && multicast) services.push(clockSync, multicast);
   services.push(...telemetry.frontends);

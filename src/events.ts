@@ -12,6 +12,8 @@ export interface FurrowEvents {
   'transfer.progress': { deviceId: string; patchId: string; offset: number; size: number; bearer: string };
   'transfer.completed': { deviceId: string; patchId: string; size: number; bearer: string };
   'transfer.failed': { deviceId: string; patchId: string; reason: string };
+  /** A patch block was refused (radio budget, maintenance window); `answered: false` = dropped without a 5.03 (duty cycle). */
+  'transfer.refused': { deviceId: string; patchId: string; bearer: string; retryAfterSeconds: number; reason: string; answered: boolean };
   /** A patch for a base → release move is stored (delta module); `kind: 'full'` when the delta did not save enough. */
   'patch.ready': { fromSha256: string; toSha256: string; patchId: string; kind: 'delta' | 'full'; size: number };
   'rollout.state': { rolloutId: string; state: string; reason?: string; wave?: number };

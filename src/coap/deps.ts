@@ -10,6 +10,19 @@ import type { RequestAuthenticator } from './auth.ts';
 import type { DeliveryRepo } from './deliveries.ts';
 import type { PatchCache } from './patch-cache.ts';
 
+/**
+ * What the radio scheduler advises the CoAP layer about a bearer whose every downlink costs scarce
+ * airtime (LoRa duty cycle). Without it (or for other bearers) the layer behaves as on plain UDP.
+ */
+export interface RadioAdvice {
+  /** True when a reply costs duty-cycle airtime: a short refusal is then not answered at all. */
+  dutyCycled(bearer: string): boolean;
+  /** Milliseconds a device should leave between block requests of a transfer of `bytes` (check-in key 9). */
+  blockIntervalMs(bearer: string, bytes: number): number | undefined;
+  /** Seconds until a device with nothing to do checks in again (check-in key 2 with decision 0). */
+  idleCheckinSeconds(bearer: string): number | undefined;
+}
+
 /** What the resources share; built once by CoapService. */
 export interface ResourceDeps {
   log: Logger;
@@ -23,6 +36,7 @@ export interface ResourceDeps {
   patchBytes: PatchCache;
   policy: UpdatePolicy;
   gate: TransmitGate;
+  radio?: RadioAdvice | undefined;
   auth: RequestAuthenticator;
   gatewayKey: { privateKey: KeyObject };
   limits: {

@@ -7,7 +7,7 @@
 import type { DatagramTransport, PeerAddress } from '../bearer/types.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { BAD_OPTION, codeString, EMPTY, INTERNAL_SERVER_ERROR, KNOWN_CRITICAL, NOT_FOUND, Opt, ContentFormat } from './codes.ts';
+import { BAD_OPTION, codeString, EMPTY, INTERNAL_SERVER_ERROR, KNOWN_CRITICAL, NOT_FOUND, Opt, ContentFormat, SERVICE_UNAVAILABLE } from './codes.ts';
 import { decodeMessage, encodeMessage, encodeUint, MessageFormatError, options, type CoapMessage, type CoapOption } from './message.ts';
 import { PeerTable, type PeerLimits } from './peers.ts';
 
@@ -186,7 +186,9 @@ export class CoapServer {
       this.opts.log.error({ peer: `${peer.address}:${peer.port}`, err }, 'could not encode reply');
       return;
     }
-    this.peers.remember(key, msg.messageId, bytes, now);
+    // A refusal (5.03) is not remembered: a retransmission asks again, and the answer may have become
+    // yes meanwhile; replaying "not now" would only cost another downlink and more waiting.
+    if (res.code !== SERVICE_UNAVAILABLE) this.peers.remember(key, msg.messageId, bytes, now);
     this.send(t, bytes, peer);
   }
 

@@ -19,7 +19,7 @@ import { RequestAuthenticator } from './auth.ts';
 import { blockSize } from './block.ts';
 import { admitAll, NewestReleasePolicy, StoredPatchProvider } from './default-policy.ts';
 import { DeliveryRepo } from './deliveries.ts';
-import type { ResourceDeps } from './deps.ts';
+import type { RadioAdvice, ResourceDeps } from './deps.ts';
 import { PatchCache } from './patch-cache.ts';
 import { CheckinResource } from './resources/checkin.ts';
 import { ManifestResource } from './resources/manifest.ts';
@@ -35,6 +35,13 @@ export interface CoapServiceOptions {
   transports?: DatagramTransport[];
   policy?: UpdatePolicy;
   gate?: TransmitGate;
+  /** Duty-cycle advice (the scheduler): silent refusals, block cadence, idle check-in interval. */
+  radio?: RadioAdvice;
+  /**
+   * Wraps every bearer before it is served, those given here and those added later with addTransport
+   * (the scheduler's MeteredTransport, so the duty cycle is enforced on a bearer that came up late too).
+   */
+  wrapTransport?: (t: DatagramTransport) => DatagramTransport;
   patches?: PatchProvider;
 }
 
@@ -114,6 +121,7 @@ export class CoapService implements Service {
       patchBytes: new PatchCache(this.ctx.blobs),
       policy: this.opts.policy ?? new NewestReleasePolicy(db),
       gate: this.opts.gate ?? admitAll,
+      radio: this.opts.radio,
       auth: new RequestAuthenticator(devices),
       gatewayKey: key,
       limits: resourceLimits(cfg),
@@ -157,12 +165,13 @@ export class CoapService implements Service {
   }
 
   /** Serve another bearer (e.g. a modem that came up after start). */
-  async addTransport(t: DatagramTransport): Promise<void> {
+  async addTransport(raw: DatagramTransport): Promise<void> {
     if (!this.server) throw new Error('coap service not started');
+    const t = this.opts.wrapTransport ? this.opts.wrapTransport(raw) : raw;
     this.server.attach(t);
     await t.start();
     this.transports.push(t);
-    this.log.info({ bearer: t.name, kind: t.kind, maxDatagram: t.maxDatagram, port: t instanceof UdpTransport ? t.port : undefined }, 'CoAP listening');
+    this.log.info({ bearer: t.name, kind: t.kind, maxDatagram: t.maxDatagram, port: raw instanceof UdpTransport ? raw.port : undefined, metered: t !== raw || undefined }, 'CoAP listening');
   }
 
   async stop(): Promise<void> {

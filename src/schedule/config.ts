@@ -35,6 +35,12 @@ const loraBearerSchema = z.strictObject({
     .max(50)
     .default(5)
     .describe('Share of the hourly duty cycle patch blocks leave free for replies that are not asked about (check-ins, ACKs)'),
+  idleCheckinSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .default(86_400)
+    .describe('A device with nothing to do is told to check in again after this long: on a duty cycle every check-in answer is airtime'),
   sim: simBudgetSchema.optional(),
 });
 

@@ -52,3 +52,12 @@ export class MeteredTransport implements DatagramTransport {
     this.inner.onMessage(handler);
   }
 }
+
+/**
+ * The bearer as the CoAP layer should serve it: metered when the schedule has a radio model for it,
+ * unchanged otherwise (and never metered twice). Used for bearers given at start and added later alike.
+ */
+export function meterIfModelled(scheduler: Pick<Scheduler, 'charge' | 'meter' | 'mayTransmit' | 'model'>, t: DatagramTransport): DatagramTransport {
+  if (t instanceof MeteredTransport || !scheduler.model(t.name)) return t;
+  return new MeteredTransport(t, scheduler);
+}

@@ -1,14 +1,17 @@
 import type { Clock } from '../clock.ts';
 import type { AdmitResult, TransmitGate } from '../policy.ts';
+import type { RadioAdvice } from '../coap/deps.ts';
 import type { Db } from '../store/database.ts';
 import { alignToCycle, ceLevel, cellularMaxConcurrent, type CeLevel } from './cellular.ts';
-import type { BearerModelConfig, ScheduleConfig } from './config.ts';
+import type { BearerModelConfig, LoraBearerConfig, ScheduleConfig } from './config.ts';
 import { blockSizeFor, COAP_BLOCK_OVERHEAD, estimateTransfer, loraLimits, type LoraLimits, type TransferEstimate } from './bearer-model.ts';
 
 const overheadOf = (m: BearerModelConfig): number => (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
 import { loraTimeOnAirMs } from './lora-airtime.ts';
 import { SlidingWindow, TokenBucket } from './token-bucket.ts';
 import { TransferQueue } from './transfer-queue.ts';
+import { LoraCalendar } from './lora-calendar.ts';
+import { loraTransferPlan, type LoraTransferPlan } from './lora-plan.ts';
 import { UsageLedger } from './usage.ts';
 
 export interface TransferRequest {
@@ -23,6 +26,9 @@ export interface TransferRequest {
   /** Higher goes first (rollout priority). */
   priority?: number;
 }
+
+/** A device due within this long on the LoRa calendar is granted at once rather than told to come back (a downlink). */
+const CALENDAR_EARLY_MS = 10_000;
 
 export type TransferAnswer = { ok: true } | { ok: false; retryAfterSeconds: number; reason: string };
 
@@ -48,6 +54,8 @@ interface BearerState {
   cursor?: number;
   /** Set by admit() on a metered bearer: the next datagram charged is that block. */
   admittedPending?: number;
+  /** LoRa: transfer appointments (instead of slots handed to sleeping devices). */
+  calendar?: LoraCalendar;
 }
 
 /**
@@ -56,7 +64,7 @@ interface BearerState {
  * the enforcement point: no datagram leaves over a duty cycle, dwell time, link rate or SIM budget.
  * Durations run on the monotonic clock; SIM budget periods on the wall clock (they are calendar days).
  */
-export class Scheduler implements TransmitGate {
+export class Scheduler implements TransmitGate, RadioAdvice {
   private bearers = new Map<string, BearerState>();
   private readonly queueOf = new Map<string, TransferQueue>();
   private usage: UsageLedger;
@@ -81,21 +89,31 @@ export class Scheduler implements TransmitGate {
       if (model.kind === 'lora') {
         st.lora = loraLimits(model);
         // The bucket starts empty: a restart must not grant a fresh burst on top of what was just sent.
-        st.airBucket = new TokenBucket(st.lora.dutyCycle, Math.max(model.burstMs, st.lora.maxFrameMs), now, 0);
+        // It paces every frame (blocks and the replies nobody asks about) at the duty cycle less the
+        // control reserve, so the hourly window below is a backstop that does not stall the channel.
+        st.airBucket = new TokenBucket(st.lora.dutyCycle * (1 - model.controlReservePercent / 100), Math.max(model.burstMs, st.lora.maxFrameMs), now, 0);
         st.window = new SlidingWindow(st.lora.windowMs, st.lora.windowLimitMs);
         st.reservations = new Map();
         st.cursor = now;
+        st.calendar = new LoraCalendar(model.maxConcurrentTransfers, config.grantIdleSeconds * 1000, CALENDAR_EARLY_MS, now);
       }
       const linkRate = model.kind === 'lora' ? undefined : model.linkBytesPerSecond;
       if (linkRate) st.link = new TokenBucket(linkRate / 1000, Math.max(linkRate, 2048), now, 0);
       // Keep the accounting of an unchanged bearer across a reload: resetting it would let a reload
       // mint airtime.
       if (old && JSON.stringify(old.model) === JSON.stringify(model)) {
-        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues, reservations: old.reservations, cursor: old.cursor });
-      } else old?.queues.forEach((q) => q.stop());
+        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues, reservations: old.reservations, cursor: old.cursor, calendar: old.calendar ?? st.calendar });
+      } else {
+        old?.queues.forEach((q) => q.stop());
+        old?.calendar?.stop();
+      }
       next.set(name, st);
     }
-    for (const [name, old] of this.bearers) if (!next.has(name)) old.queues.forEach((q) => q.stop());
+    for (const [name, old] of this.bearers) {
+      if (next.has(name)) continue;
+      old.queues.forEach((q) => q.stop());
+      old.calendar?.stop();
+    }
     this.bearers = next;
   }
 
@@ -150,6 +168,7 @@ export class Scheduler implements TransmitGate {
     const nowWall = this.clock.now();
     const budget = this.usage.waitFor(req.bearer, st.model.sim, 1, nowWall);
     if (budget.waitMs > 0) return { ok: false, retryAfterSeconds: budget.waitMs / 1000, reason: budget.reason };
+    if (st.calendar && st.model.kind === 'lora') return this.requestLora(st, st.calendar, req);
     const ce = ceLevel(req);
     const q = this.queueFor(st, req, ce);
     const prev = this.queueOf.get(req.deviceId);
@@ -169,10 +188,56 @@ export class Scheduler implements TransmitGate {
     };
   }
 
+  /**
+   * LoRa: the device gets a start time on the channel's calendar, one lane per concurrent transfer, each
+   * booked for the transfer's frames at the duty cycle; it is told to come back exactly then.
+   */
+  private requestLora(st: BearerState, cal: LoraCalendar, req: TransferRequest): TransferAnswer {
+    const plan = this.loraPlan(st, req.bytes);
+    const mono = this.clock.monotonic();
+    const answer = cal.request(req.deviceId, plan.laneMs, mono);
+    if (answer.granted) return { ok: true };
+    // The "come back later" about to be sent takes channel time from every booking.
+    cal.push(plan.laterMs, mono);
+    return {
+      ok: false,
+      retryAfterSeconds: answer.waitMs / 1000,
+      reason: `${cal.activeCount} transfer${cal.activeCount === 1 ? '' : 's'} on ${st.name} (${cal.slots} at once); ${answer.position + 1} booked before`,
+    };
+  }
+
+  private loraPlan(st: BearerState, bytes: number): LoraTransferPlan {
+    const m = st.model as LoraBearerConfig;
+    return loraTransferPlan(m, st.lora!, Math.max(1, bytes));
+  }
+
+  /** RadioAdvice: replies on a LoRa bearer cost duty-cycle airtime. */
+  dutyCycled(bearer: string): boolean {
+    return this.bearers.get(bearer)?.lora !== undefined;
+  }
+
+  /**
+   * RadioAdvice: the pace at which a device's block requests use exactly its lane of the channel (its
+   * booked lane time spread over its blocks). Asking faster only gets requests dropped.
+   */
+  blockIntervalMs(bearer: string, bytes: number): number | undefined {
+    const st = this.bearers.get(bearer);
+    if (!st?.lora) return undefined;
+    return Math.floor(this.loraPlan(st, bytes).blockIntervalMs);
+  }
+
+  /** RadioAdvice: how long a device with nothing to do should stay away (bearer model's idleCheckinSeconds). */
+  idleCheckinSeconds(bearer: string): number | undefined {
+    const m = this.bearers.get(bearer)?.model;
+    return m?.kind === 'lora' ? m.idleCheckinSeconds : undefined;
+  }
+
   /** The device is done with the bearer (transfer complete, failed, or it left the rollout). */
   releaseTransfer(deviceId: string): void {
     this.queueOf.get(deviceId)?.release(deviceId);
     this.queueOf.delete(deviceId);
+    const mono = this.clock.monotonic();
+    for (const st of this.bearers.values()) st.calendar?.release(deviceId, mono);
   }
 
   /** A MeteredTransport for this bearer charges every datagram it sends; from now on admit() only checks. */
@@ -196,10 +261,12 @@ export class Scheduler implements TransmitGate {
     const wire = datagram + overheadOf(m);
     // Asking counts as using the slot, even when refused: a device waiting out a Max-Age keeps it.
     this.queueOf.get(deviceId)?.touch(deviceId, mono);
+    st.calendar?.touch(deviceId, mono);
     const refuse = (waitMs: number, reason: string): AdmitResult => {
       st.stats.refused++;
       // The device keeps its slot while it waits out the Max-Age we are about to give it.
       this.queueOf.get(deviceId)?.touch(deviceId, mono + waitMs);
+      st.calendar?.touch(deviceId, mono + waitMs);
       return { ok: false, retryAfterSeconds: Math.max(0.001, waitMs / 1000), reason };
     };
     const budget = this.usage.waitFor(bearer, m.sim, wire, nowWall);
@@ -275,12 +342,11 @@ export class Scheduler implements TransmitGate {
     let airtime = 0;
     if (st.lora) {
       airtime = loraTimeOnAirMs(st.lora.radio, Math.min(255, wire));
-      // The hourly window counts every frame (it is the regulation). The pacing bucket counts the
-      // blocks it admitted; replies nobody asked about (check-in answers, 5.03s, ACKs) come out of the
-      // window's control reserve instead, so refusals cannot drive the bucket into a debt spiral.
-      const wasAdmitted = !this.metered.has(bearer) || (st.admittedPending ?? 0) > 0;
-      if (this.metered.has(bearer) && wasAdmitted) st.admittedPending! -= 1;
-      if (wasAdmitted) st.airBucket!.force(airtime, mono);
+      // The hourly window counts every frame (it is the regulation), and so does the pacing bucket:
+      // check-in answers and ACKs take airtime the blocks then wait for. (Refusals of blocks are not
+      // answered on a duty cycle, so they cannot drive the bucket into a debt spiral.)
+      if (this.metered.has(bearer) && (st.admittedPending ?? 0) > 0) st.admittedPending! -= 1;
+      st.airBucket!.force(airtime, mono);
       st.window!.force(airtime, mono);
     }
     st.link?.force(wire, mono);
@@ -305,7 +371,7 @@ export class Scheduler implements TransmitGate {
 
   queueLength(bearer: string): number {
     const st = this.bearers.get(bearer);
-    let n = 0;
+    let n = st?.calendar?.waiting ?? 0;
     for (const q of st?.queues.values() ?? []) n += q.queued;
     return n;
   }
@@ -317,7 +383,10 @@ export class Scheduler implements TransmitGate {
   /** Frees slots of devices that went quiet; the service calls this periodically. */
   sweep(): void {
     const mono = this.clock.monotonic();
-    for (const st of this.bearers.values()) for (const q of st.queues.values()) for (const id of q.sweep(mono)) this.queueOf.delete(id);
+    for (const st of this.bearers.values()) {
+      for (const q of st.queues.values()) for (const id of q.sweep(mono)) this.queueOf.delete(id);
+      st.calendar?.sweep(mono);
+    }
   }
 
   flush(): void {
@@ -326,7 +395,10 @@ export class Scheduler implements TransmitGate {
 
   stop(): void {
     this.usage.flush();
-    for (const st of this.bearers.values()) for (const q of st.queues.values()) q.stop();
+    for (const st of this.bearers.values()) {
+      for (const q of st.queues.values()) q.stop();
+      st.calendar?.stop();
+    }
     this.queueOf.clear();
   }
 }

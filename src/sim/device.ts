@@ -10,6 +10,8 @@ import type { Behaviour, LinkModel, RadioMonitor } from './link.ts';
 
 const ACK_TIMEOUT_MS = 3000;
 const MAX_RETRANSMIT = 4;
+/** Unanswered block requests (each after all retransmissions) a paced transfer tolerates before checking in again. */
+const PACED_RETRIES = 5;
 const code = (c: number) => `${c >> 5}.${String(c & 31).padStart(2, '0')}`;
 
 export interface DeviceStats {
@@ -38,6 +40,9 @@ export class SimDevice {
   private uplinkFreeAt = 0;
   running: string;
   private transfer: { patchId: Buffer; path: string; size: number; offset: number; szx: number } | undefined;
+  /** Block cadence from the check-in answer (key 9), ms; 0 = as fast as the link allows. */
+  private blockIntervalMs = 0;
+  private lastBlockAt = -Infinity;
   stopped = false;
 
   constructor(
@@ -86,6 +91,16 @@ export class SimDevice {
     this.sock = undefined;
   }
 
+  /**
+   * The gateway decided not to answer the request in flight (a refusal on a duty cycle): on air the
+   * device would hear nothing and time out. Told in process so the simulation need not wait in real time.
+   */
+  unanswered(): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.(undefined, 0);
+  }
+
   /** The device's life: wake, check in, download, apply, report, sleep; until stopped. */
   async live(): Promise<void> {
     const b = this.o.behaviour;
@@ -112,7 +127,9 @@ export class SimDevice {
     const m = decodeCbor(res.payload) as Map<number, unknown>;
     const decision = Number(m.get(1));
     if (decision === 1) return Number(m.get(2)) * 1000;
-    if (decision !== 2) return b.checkinIntervalMs;
+    // Decision 0 may name the next check-in (key 2): on a duty cycle the gateway keeps idle devices quiet.
+    if (decision !== 2) return m.has(2) ? Number(m.get(2)) * 1000 : b.checkinIntervalMs;
+    this.blockIntervalMs = m.has(9) ? Number(m.get(9)) : 0;
     const patchId = Buffer.from(m.get(8) as Uint8Array);
     if (!this.transfer || !this.transfer.patchId.equals(patchId)) {
       this.transfer = { patchId, path: String(m.get(4)), size: Number(m.get(5)), offset: 0, szx: Number(m.get(7)) };
@@ -145,6 +162,7 @@ export class SimDevice {
   private async fetchAll(path: string, szx: number, isPatch: boolean): Promise<boolean> {
     const size = 1 << (szx + 4);
     let num = isPatch ? Math.floor(this.transfer!.offset / size) : 0;
+    let unanswered = 0;
     for (;;) {
       if (isPatch && this.o.random() < this.o.behaviour.powerCutRate) {
         this.stats.powerCuts++;
@@ -152,8 +170,19 @@ export class SimDevice {
         await this.o.loop.sleep(a + this.o.random() * (b - a));
         return false;
       }
+      // Key 9: leave the gateway's block interval between requests (asking earlier only gets dropped).
+      const due = this.lastBlockAt + this.blockIntervalMs;
+      if (due > this.o.loop.clock.t) await this.o.loop.sleep(due - this.o.loop.clock.t);
+      this.lastBlockAt = this.o.loop.clock.t;
       const res = await this.request(GET, path.split('/'), undefined, encodeBlock({ num, more: false, szx }));
-      if (!res) return false;
+      if (!res) {
+        // PROTOCOL.md key 9: on a paced transfer the gateway leaves a block it cannot send yet
+        // unanswered; after the retransmissions ask for the same block again rather than check in anew
+        // (a check-in answer is airtime too). A device that hears nothing for long gives up as before.
+        if (this.blockIntervalMs > 0 && ++unanswered < PACED_RETRIES && !this.stopped) continue;
+        return false;
+      }
+      unanswered = 0;
       const c = code(res.code);
       if (c === '5.03') {
         this.stats.refusals++;
@@ -205,7 +234,7 @@ export class SimDevice {
         await this.o.loop.sleep(timeout);
         continue;
       }
-      this.o.monitor.record(this.o.loop.clock.t, reply.size);
+      this.o.monitor.record(this.o.loop.clock.t, reply.size, replyKind(path[0] ?? '', reply.msg));
       this.stats.downBytes += reply.size;
       if (attempt > 0) this.stats.retransmittedBytes += reply.size;
       if (this.o.random() < link.loss) {
@@ -248,6 +277,18 @@ export class SimDevice {
       };
       this.sock!.send(msg, this.o.port, '127.0.0.1');
     });
+  }
+}
+
+/** `2.05 /p`, `2.05 /c later`, `5.03 /p`, ...: what a downlink was, for the airtime breakdown. */
+function replyKind(resource: string, m: CoapMessage): string {
+  const k = `${code(m.code)} /${resource}`;
+  if (resource !== 'c' || code(m.code) !== '2.05') return k;
+  try {
+    const d = Number((decodeCbor(m.payload) as Map<number, unknown>).get(1));
+    return `${k} ${d === 2 ? 'update' : d === 1 ? 'later' : 'nothing'}`;
+  } catch {
+    return k;
   }
 }
 

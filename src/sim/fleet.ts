@@ -66,6 +66,8 @@ export interface FleetResult {
   minimumBytes: number;
   retransmittedBytes: number;
   refusals: number;
+  /** Block requests the gateway refused without answering (duty-cycled bearer). */
+  silentRefusals: number;
   powerCuts: number;
   airtimeMs: number;
   dutyCycle: number | undefined;
@@ -196,6 +198,17 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         },
       }),
   );
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  // A request the gateway leaves unanswered (refused on a duty cycle) times out on the device at once,
+  // not after the real-time wait for a datagram that will not come.
+  let silentRefusals = 0;
+  const listen = (dm: Daemon) =>
+    dm.context.events.on('transfer.refused', 'sim', (e) => {
+      if (e.answered) return;
+      silentRefusals++;
+      byId.get(e.deviceId)?.unanswered();
+    });
+  listen(daemon);
   for (const d of devices) await d.open();
   for (const d of devices) void d.live();
 
@@ -213,6 +226,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         await daemon.stop();
         daemon = new Daemon({ config, file: join(dir, 'furrow.yaml') }, { log, clock });
         await daemon.start();
+        listen(daemon);
         restarts++;
       }
       if (++steps % 50 !== 0) return;
@@ -246,6 +260,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     minimumBytes: o.patchSize * devices.filter((d) => d.stats.result !== undefined).length,
     retransmittedBytes: sum((d) => d.stats.retransmittedBytes),
     refusals: sum((d) => d.stats.refusals),
+    silentRefusals,
     powerCuts: sum((d) => d.stats.powerCuts),
     airtimeMs: monitor.airtimeMs,
     dutyCycle: dc,

@@ -41,15 +41,22 @@ export interface Behaviour {
 export class RadioMonitor {
   readonly frames: Array<{ t: number; airMs: number }> = [];
   downlinkBytes = 0;
+  /** Downlink frames and airtime per kind of reply (e.g. `2.05 /p`, `5.03 /p`, `2.05 /c later`). */
+  readonly byKind = new Map<string, { frames: number; airMs: number }>();
 
   constructor(
     private readonly radio: LoraRadio | undefined,
     private readonly frameOverhead: number,
   ) {}
 
-  record(t: number, datagramBytes: number): void {
+  record(t: number, datagramBytes: number, kind = 'reply'): void {
     this.downlinkBytes += datagramBytes;
-    if (this.radio) this.frames.push({ t, airMs: loraTimeOnAirMs(this.radio, Math.min(255, datagramBytes + this.frameOverhead)) });
+    const airMs = this.radio ? loraTimeOnAirMs(this.radio, Math.min(255, datagramBytes + this.frameOverhead)) : 0;
+    if (this.radio) this.frames.push({ t, airMs });
+    const k = this.byKind.get(kind) ?? { frames: 0, airMs: 0 };
+    k.frames++;
+    k.airMs += airMs;
+    this.byKind.set(kind, k);
   }
 
   get airtimeMs(): number {

@@ -16,7 +16,7 @@ export function renderResult(r: FleetResult, title: string): string {
   out.push(`  devices          ${r.devices}: ${r.updated} updated, ${r.failed} failed self-test, rollout ${r.rolloutState}${r.rolloutReason ? ` (${r.rolloutReason})` : ''}`);
   out.push(`  time to update   ${Number.isFinite(r.timeToUpdateMs) ? formatDuration(r.timeToUpdateMs) : 'n/a'} (virtual; ${(r.realMs / 1000).toFixed(1)} s real)`);
   out.push(`  bytes on air     ${sz(r.downlinkBytes)} vs minimum ${sz(r.minimumBytes)} (patch ${sz(r.patchSize)} × devices that finished) = ${(r.downlinkBytes / Math.max(1, r.minimumBytes)).toFixed(2)}×`);
-  out.push(`  retransmitted    ${sz(r.retransmittedBytes)}   refusals (5.03) ${r.refusals}   power cuts ${r.powerCuts}   daemon restarts ${r.restarts}`);
+  out.push(`  retransmitted    ${sz(r.retransmittedBytes)}   refusals: 5.03 ${r.refusals}, unanswered ${r.silentRefusals}   power cuts ${r.powerCuts}   daemon restarts ${r.restarts}`);
   if (r.dutyCycle !== undefined) out.push(`  airtime          ${formatDuration(r.airtimeMs)} downlink at ${r.dutyCycle * 100} % duty cycle; violations ${r.dutyCycleViolations}`);
   else out.push(`  duty-cycle violations ${r.dutyCycleViolations}`);
   out.push('  waves');

@@ -110,9 +110,9 @@ export class CheckinResource implements Resource {
     const facts: CheckinFacts = { deviceId: device.id, product: c.product, runningSha256: c.running, bearer, rsrp: c.rsrp, snr: c.snr, battery: c.battery, inProgress: c.inProgress };
     if (c.inProgress) this.d.transfers.reportOffset(device.id, c.inProgress.patchId, c.inProgress.offset);
     const decision = this.d.policy.decide(facts);
-    if (decision.kind === 'none') return reply(new Map([[1, 0]]));
+    if (decision.kind === 'none') return this.nothing(bearer);
     if (decision.kind === 'later') return reply(new Map<number, unknown>([[1, 1], [2, uint(Math.max(1, Math.ceil(decision.retryAfterSeconds)))]]));
-    if (decision.releaseSha256 === c.running) return reply(new Map([[1, 0]]));
+    if (decision.releaseSha256 === c.running) return this.nothing(bearer);
     const patch = this.d.patches.get(c.running, decision.releaseSha256);
     if (!patch) {
       this.d.patches.request(c.running, decision.releaseSha256);
@@ -120,6 +120,12 @@ export class CheckinResource implements Resource {
       return reply(new Map<number, unknown>([[1, 1], [2, uint(this.d.limits.buildRetrySeconds)]]));
     }
     return this.offer(req, device, patch, decision.releaseSha256);
+  }
+
+  /** Decision 0; on a duty-cycled bearer with the next check-in time (key 2), so idle devices stay quiet. */
+  private nothing(bearer: string): CoapResponse {
+    const idle = this.d.radio?.idleCheckinSeconds(bearer);
+    return reply(idle === undefined ? new Map([[1, 0]]) : new Map<number, unknown>([[1, 0], [2, uint(idle)]]));
   }
 
   private offer(req: CoapRequest, device: DeviceRow, patch: PatchInfo, releaseSha256: string): CoapResponse {
@@ -156,6 +162,7 @@ export class CheckinResource implements Resource {
       return reply(new Map<number, unknown>([[1, 1], [2, uint(this.d.limits.buildRetrySeconds)]]));
     }
     this.d.transfers.begin(device.id, patch.id, patch.size, req.peer.bearer);
+    const interval = this.d.radio?.blockIntervalMs(req.peer.bearer, patch.size);
     return reply(
       new Map<number, unknown>([
         [1, 2],
@@ -165,6 +172,8 @@ export class CheckinResource implements Resource {
         [6, Buffer.from(patch.id, 'hex').subarray(0, 8)],
         [7, bearerSzx(req, this.d.limits.maxSzx)],
         [8, Buffer.from(patch.id, 'hex')],
+        // Key 9 (PROTOCOL.md): on a duty cycle, the pace of block requests that fits the device's share.
+        ...(interval === undefined ? [] : [[9, uint(interval)] as [number, unknown]]),
       ]),
     );
   }

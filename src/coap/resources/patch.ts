@@ -9,10 +9,19 @@ import { encodeUint } from '../message.ts';
 import { bearerSzx, block2Reply, requestedBlock2 } from '../respond.ts';
 import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
 
+/**
+ * Longest refusal left unanswered on a duty-cycled bearer: with RFC 7252's default parameters a device
+ * retransmits 2, 6, 14 and 30 s after its first try (ACK_TIMEOUT 2 s, doubled each time, MAX_RETRANSMIT 4),
+ * so a wait up to 30 s ends before it gives up.
+ */
+export const SILENT_REFUSAL_MAX_SECONDS = 30;
+
 export class PatchResource implements Resource {
   readonly path = ['p'];
   readonly linkAttrs = 'rt="furrow.patch";ct=42';
   private readonly lastProgress = new Map<string, number>();
+  /** Block requests refused without a reply (duty-cycled bearer, short wait). */
+  silentRefusals = 0;
 
   constructor(private readonly d: ResourceDeps) {}
 
@@ -40,6 +49,15 @@ export class PatchResource implements Resource {
     const bearer = req.peer.bearer;
     const admit = this.d.gate.admit(bearer, delivery.deviceId, out.length, { patchId: delivery.patchId, releaseSha256: delivery.releaseSha256 });
     if (!admit.ok) {
+      // On a duty cycle a 5.03 is itself airtime taken from the blocks. A short wait is covered by the
+      // device's CoAP retransmission (or the block cadence it was given), so the request goes unanswered;
+      // a long one is worth one 5.03 that puts the device to sleep instead of retransmitting in vain.
+      const silent = admit.retryAfterSeconds <= SILENT_REFUSAL_MAX_SECONDS && this.d.radio?.dutyCycled(bearer) === true;
+      this.d.events.emit('transfer.refused', { deviceId: delivery.deviceId, patchId: delivery.patchId, bearer, retryAfterSeconds: admit.retryAfterSeconds, reason: admit.reason, answered: !silent });
+      if (silent) {
+        this.silentRefusals++;
+        return undefined;
+      }
       // RFC 7252 §5.10.5: Max-Age on 5.03 tells the client when to retry.
       return errorResponse(SERVICE_UNAVAILABLE, admit.reason, [{ number: Opt.MaxAge, value: encodeUint(Math.max(1, Math.ceil(admit.retryAfterSeconds))) }]);
     }
