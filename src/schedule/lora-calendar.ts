@@ -8,7 +8,8 @@
  *
  * Bookings include the transfer's own check-in answer and ACKs. "Come back later" answers are not
  * booked: they come in bursts (a whole fleet checks in when a rollout starts), so each pushes the lanes
- * back as it is given. A transfer that still ends later than booked pushes its lane back by the overrun.
+ * back as it is given. A device that comes at its time and finds the lanes still busy (transfers ran
+ * long) is booked anew on the lane that frees first: one more "later", not one every few minutes.
  */
 export type CalendarAnswer = { granted: true } | { granted: false; waitMs: number; position: number };
 
@@ -108,11 +109,11 @@ export class LoraCalendar {
 
   /**
    * Transfer done, failed or abandoned. Its booked lane time stays booked (later appointments were
-   * given out); if it ran past its booking, its lane is pushed back by the overrun.
+   * given out). An overrun is not booked again here: the device it delays finds the lanes busy when
+   * it comes, and is booked anew then (booking both would leave the channel idle later).
    */
   release(deviceId: string, nowMono: number): void {
     const a = this.active.get(deviceId);
-    if (a?.booking && nowMono > a.booking.end) this.lanes[a.booking.lane]! += nowMono - a.booking.end;
     this.active.delete(deviceId);
     this.appointments.delete(deviceId);
     this.bookings.delete(deviceId);
