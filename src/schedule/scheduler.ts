@@ -83,6 +83,7 @@ export class Scheduler implements TransmitGate, RadioAdvice {
   private build(config: ScheduleConfig): void {
     const now = this.clock.monotonic();
     const next = new Map<string, BearerState>();
+    const bandWindow = this.bandWindows(config);
     for (const [name, model] of Object.entries(config.bearers)) {
       const old = this.bearers.get(name);
       const st: BearerState = { name, model, queues: new Map(), stats: old?.stats ?? { admittedBytes: 0, admittedFrames: 0, airtimeMs: 0, refused: 0 } };
@@ -92,7 +93,7 @@ export class Scheduler implements TransmitGate, RadioAdvice {
         // It paces every frame (blocks and the replies nobody asks about) at the duty cycle less the
         // control reserve, so the hourly window below is a backstop that does not stall the channel.
         st.airBucket = new TokenBucket(st.lora.dutyCycle * (1 - model.controlReservePercent / 100), Math.max(model.burstMs, st.lora.maxFrameMs), now, 0);
-        st.window = new SlidingWindow(st.lora.windowMs, st.lora.windowLimitMs);
+        st.window = bandWindow(model);
         st.reservations = new Map();
         st.cursor = now;
         st.calendar = new LoraCalendar(model.maxConcurrentTransfers, config.grantIdleSeconds * 1000, CALENDAR_EARLY_MS, now);
@@ -102,7 +103,7 @@ export class Scheduler implements TransmitGate, RadioAdvice {
       // Keep the accounting of an unchanged bearer across a reload: resetting it would let a reload
       // mint airtime.
       if (old && JSON.stringify(old.model) === JSON.stringify(model)) {
-        Object.assign(st, { airBucket: old.airBucket, window: old.window, link: old.link, queues: old.queues, reservations: old.reservations, cursor: old.cursor, calendar: old.calendar ?? st.calendar });
+        Object.assign(st, { airBucket: old.airBucket, link: old.link, queues: old.queues, reservations: old.reservations, cursor: old.cursor, calendar: old.calendar ?? st.calendar });
       } else {
         old?.queues.forEach((q) => q.stop());
         old?.calendar?.stop();
@@ -115,6 +116,36 @@ export class Scheduler implements TransmitGate, RadioAdvice {
       old.calendar?.stop();
     }
     this.bearers = next;
+  }
+
+  /**
+   * The regulation limits the gateway's transmitter, not a bearer: every LoRa bearer on one sub-band
+   * (e.g. unicast RX2 and the multicast session, both on g3) spends from one hourly window, at the
+   * strictest limit among them. The history carries over a reload, so a reload cannot mint airtime.
+   */
+  private bandWindows(config: ScheduleConfig): (model: LoraBearerConfig) => SlidingWindow {
+    const bandOf = (m: LoraBearerConfig) => (m.region === 'eu868' ? `eu868/${m.subBand}` : m.region);
+    const limits = new Map<string, { windowMs: number; limit: number }>();
+    for (const model of Object.values(config.bearers)) {
+      if (model.kind !== 'lora') continue;
+      const lim = loraLimits(model);
+      const cur = limits.get(bandOf(model));
+      limits.set(bandOf(model), { windowMs: lim.windowMs, limit: Math.min(cur?.limit ?? Infinity, lim.windowLimitMs) });
+    }
+    const previous = new Map<string, SlidingWindow>();
+    for (const st of this.bearers.values()) if (st.model.kind === 'lora' && st.window) previous.set(bandOf(st.model), st.window);
+    const windows = new Map<string, SlidingWindow>();
+    return (model) => {
+      const band = bandOf(model);
+      let w = windows.get(band);
+      if (!w) {
+        const { windowMs, limit } = limits.get(band)!;
+        const old = previous.get(band);
+        w = old && old.windowMs === windowMs ? old.withLimit(limit) : new SlidingWindow(windowMs, limit);
+        windows.set(band, w);
+      }
+      return w;
+    };
   }
 
   reconfigure(config: ScheduleConfig): void {

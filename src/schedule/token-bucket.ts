@@ -109,4 +109,12 @@ export class SlidingWindow {
     this.entries.push({ t: nowMono, amount });
     this.sum += amount;
   }
+
+  /** The same history under another limit: a reload or a second bearer on the band must not reset what was spent. */
+  withLimit(limit: number): SlidingWindow {
+    const w = new SlidingWindow(this.windowMs, limit);
+    for (let i = this.head; i < this.entries.length; i++) w.entries.push({ ...this.entries[i]! });
+    w.sum = this.sum;
+    return w;
+  }
 }

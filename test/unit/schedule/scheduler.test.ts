@@ -133,6 +133,45 @@ describe('Scheduler duty-cycle accounting (fake timers)', () => {
     expect(s.stats('lora')!.airtimeMs).toBeCloseTo(log.reduce((a, e) => a + e.air, 0), 3);
   });
 
+  it('holds two LoRa bearers on one sub-band to that sub-band\'s duty cycle together, not each', () => {
+    // Unicast RX2 and a multicast session both transmit on g3 from the one gateway radio.
+    const cfg = scheduleConfigSchema.parse({
+      bearers: {
+        uni: { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 9, controlReservePercent: 0 },
+        mc: { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 7, controlReservePercent: 0 },
+        other: { kind: 'lora', region: 'eu868', subBand: 'g', sf: 7, controlReservePercent: 0 },
+      },
+    });
+    const s = new Scheduler(cfg, fakeClock);
+    const log: Array<{ t: number; air: number }> = [];
+    const end = Date.now() + 2 * 3_600_000;
+    let turn = 0;
+    while (Date.now() < end) {
+      const bearer = turn++ % 2 === 0 ? 'uni' : 'mc';
+      const r = s.admit(bearer, 'd1', 100);
+      if (r.ok) {
+        const air = s.frameAirtimeMs(bearer, 100 + COAP_BLOCK_OVERHEAD)!;
+        log.push({ t: Date.now(), air });
+        vi.advanceTimersByTime(Math.ceil(air));
+      } else vi.advanceTimersByTime(200);
+    }
+    expect(maxInAnyWindow(log, 3_600_000)).toBeLessThanOrEqual(0.1 * 3_600_000);
+    // Another sub-band is another window: g is still free.
+    expect(s.admit('other', 'd1', 100).ok).toBe(true);
+  });
+
+  it('keeps what a sub-band spent across a reload that changes the bearer', () => {
+    const s = new Scheduler(lora('g'), fakeClock);
+    saturate(s, 3_600_000, 150);
+    const used = s.dutyCycleUsed('lora');
+    expect(used).toBeGreaterThan(0.9);
+    s.reconfigure(lora('g', { burstMs: 5000, sf: 8 }));
+    expect(s.dutyCycleUsed('lora')).toBeCloseTo(used, 6);
+    // A second bearer added on the same sub-band sees the same spent hour.
+    s.reconfigure(scheduleConfigSchema.parse({ bearers: { lora: lora('g').bearers['lora'], mc: { kind: 'lora', region: 'eu868', subBand: 'g', sf: 7 } } }));
+    expect(s.dutyCycleUsed('mc')).toBeCloseTo(used, 6);
+  });
+
   it('does not limit a bearer that has no radio model', () => {
     const s = new Scheduler(scheduleConfigSchema.parse({}), fakeClock);
     for (let i = 0; i < 1000; i++) expect(s.admit('udp', 'd1', 1024).ok).toBe(true);
