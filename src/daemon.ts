@@ -75,6 +75,7 @@ function buildServices(ctx: DaemonContext): Service[] {
   // duty cycle and SIM budget, not only the patch blocks the gate is asked about. CoAP wraps each bearer
   // as it starts serving it, so one added later (addTransport) is metered too.
   const wrapTransport = (t: DatagramTransport) => meterIfModelled(schedule.scheduler, t);
+  lora?.meterRaw(schedule.scheduler);
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   // Every block asks the rollout engine first (maintenance windows hold in-flight transfers), then the
   // scheduler, which charges what it admits and so must come last.

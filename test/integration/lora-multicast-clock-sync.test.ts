@@ -8,6 +8,8 @@ import * as ts003 from '../../src/bearer/lora/clock-sync.ts';
 import { ClockSync } from '../../src/bearer/lora/clock-sync-service.ts';
 import { loraConfigSchema } from '../../src/bearer/lora/config.ts';
 import { LoraTransport } from '../../src/bearer/lora/transport.ts';
+import { scheduleConfigSchema } from '../../src/schedule/config.ts';
+import { Scheduler } from '../../src/schedule/scheduler.ts';
 import { silentLogger } from '../../src/log.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { startMosquitto, type Broker } from '../helpers/chirpstack-emulator-broker.ts';
@@ -20,6 +22,7 @@ describe('TS003 clock synchronization through ChirpStack (emulated) and mosquitt
   let emu: ChirpStackEmulator;
   let transport: LoraTransport;
   let clock: ClockSync;
+  let scheduler: Scheduler;
   let db: Db;
   let dir: string;
   const devices: ClockedLoraDevice[] = [];
@@ -34,6 +37,9 @@ describe('TS003 clock synchronization through ChirpStack (emulated) and mosquitt
     const client = new ChirpStackClient({ mqttUrl: broker.url, applicationId: APP_ID, topicPrefix: '', log, connectTimeoutMs: 5000 });
     transport = new LoraTransport({ name: 'lora', client, log, fPortBase: PORTS.fPortBase, defaultDr: 5 });
     const config = loraConfigSchema.parse({ chirpstack: { applicationId: APP_ID } }).clockSync;
+    // The daemon charges raw frames to the schedule (src/daemon.ts); so does this test, to check it.
+    scheduler = new Scheduler(scheduleConfigSchema.parse({ bearers: { lora: { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 7 } } }), { now: () => Date.now(), monotonic: () => performance.now() });
+    transport.meterRaw(scheduler);
     clock = new ClockSync({ transport, db, log, config: () => config, now: () => Date.now() });
     await transport.start();
     clock.start();
@@ -42,6 +48,7 @@ describe('TS003 clock synchronization through ChirpStack (emulated) and mosquitt
   afterAll(async () => {
     for (const d of devices) d.stop();
     clock?.stop();
+    scheduler?.stop();
     await transport?.stop();
     await emu?.stop();
     await broker?.stop();
@@ -67,6 +74,9 @@ describe('TS003 clock synchronization through ChirpStack (emulated) and mosquitt
     expect(d.token).toBe(1);
     expect(clock.isSynced(d.devEui)).toBe(true);
     expect(clock.row(d.devEui)?.correction_s).toBe(d.corrections[0]);
+    // The AppTimeAns took airtime on the LoRa bearer's sub-band like any CoAP reply.
+    expect(scheduler.stats('lora')!.admittedFrames).toBeGreaterThanOrEqual(1);
+    expect(scheduler.stats('lora')!.airtimeMs).toBeGreaterThan(0);
   });
 
   it('stays silent for a clock within tolerance unless AnsRequired is set (§3.2)', async () => {

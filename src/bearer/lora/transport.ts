@@ -49,6 +49,8 @@ export class LoraTransport implements DatagramTransport {
   readonly devices = new Map<string, LoraDeviceState>();
   private readonly log: Logger;
   private readonly ruleIds: Set<number>;
+  /** Charges raw application frames (TS003/TS004/TS005/repair) to the schedule, as MeteredTransport does for CoAP. */
+  private rawMeter: { charge(bearer: string, datagramBytes: number): void } | undefined;
   stats = { framesUp: 0, framesDown: 0, coapBytesUp: 0, coapBytesDown: 0, frameBytesUp: 0, frameBytesDown: 0, undecodable: 0, rawFramesDown: 0, rawBytesDown: 0, duplicatesSuppressed: 0 };
 
   constructor(private readonly opts: LoraTransportOptions) {
@@ -165,14 +167,24 @@ export class LoraTransport implements DatagramTransport {
     this.portHandlers.delete(fPort);
   }
 
+  /**
+   * From now on every raw frame is charged to `meter` under this bearer's name: clock-sync answers and
+   * multicast setup/status/repair frames take the same sub-band airtime the CoAP blocks wait for.
+   */
+  meterRaw(meter: { charge(bearer: string, datagramBytes: number): void }): void {
+    this.rawMeter = meter;
+  }
+
   /** Sends a raw application frame (TS004/TS005/repair) to one device; returns the queue item id. */
   async sendRaw(devEui: string, fPort: number, data: Buffer): Promise<string> {
     const d = this.device(devEui);
     const limit = maxPayload(d.dr, this.opts.repeaterCompatible);
     if (data.length > limit) throw new FurrowError('lora.frame_too_large', `frame of ${data.length} bytes on FPort ${fPort} exceeds DR${d.dr}'s ${limit} bytes for ${d.devEui}`);
+    const id = await this.opts.client.enqueue(d.devEui, fPort, data);
     this.stats.rawFramesDown++;
     this.stats.rawBytesDown += data.length;
-    return this.opts.client.enqueue(d.devEui, fPort, data);
+    this.rawMeter?.charge(this.name, data.length);
+    return id;
   }
 
   /** True while ChirpStack has not reported the downlink as handed to a gateway (no txack yet). */
