@@ -104,7 +104,7 @@ export class LoraMulticastService implements Service {
         const s = this.repo.get(this.running.id);
         const rollout = s ? this.rollouts.get(s.rolloutId) : undefined;
         if (s?.cancelRequested) this.running.abort.abort('cancelled by the operator');
-        // A halt is a safety stop: the broadcast stops with it. A pause lets a running session finish.
+        // A halt is a safety stop: the broadcast stops with it. A pause holds the broadcast (rolloutHold).
         else if (s && !['running', 'paused'].includes(rollout?.state ?? 'gone')) this.running.abort.abort(`rollout ${s.rolloutId} is ${rollout?.state ?? 'gone'}`);
         return;
       }
@@ -124,6 +124,16 @@ export class LoraMulticastService implements Service {
       return false;
     }
     return row.state === 'running' && windowVerdict(row.spec as RolloutSpec, now).open;
+  }
+
+  /** A paused rollout or a closed maintenance window holds the broadcast, as it holds unicast blocks. */
+  private rolloutHold(rolloutId: string): { seconds: number; reason: string } | undefined {
+    const row = this.rollouts.get(rolloutId);
+    if (!row) return undefined;
+    if (row.state === 'paused') return { seconds: 60, reason: `rollout ${rolloutId} is paused` };
+    const now = this.ctx.clock.now();
+    const win = windowVerdict(row.spec as RolloutSpec, now);
+    return win.open ? undefined : { seconds: Math.max(1, Math.ceil((win.untilMs - now) / 1000)), reason: win.reason };
   }
 
   /** Rollouts that opted in: queue a session per group of LoRa devices big enough. */
@@ -211,6 +221,7 @@ export class LoraMulticastService implements Service {
       api: new MulticastApi(cfg.chirpstack.apiUrl!, cfg.chirpstack.apiToken),
       gate: this.deps.gate,
       gateBearer: mc.scheduleBearer,
+      hold: () => this.rolloutHold(s.rolloutId),
       sleep: (ms) => this.sleep(ms, signal),
       now,
       log: this.ctx.log,

@@ -18,6 +18,11 @@ export interface FuotaSessionOptions {
   /** The scheduler's gate; every fragment is admitted on `gateBearer` before it is queued. */
   gate: TransmitGate;
   gateBearer: string;
+  /**
+   * Asked before every fragment, ahead of the gate: a hold the rollout puts on its broadcast (paused, or
+   * outside its maintenance windows). The broadcast waits it out; unlike the gate, no wait is too long.
+   */
+  hold?: () => { seconds: number; reason: string } | undefined;
   sleep: (ms: number) => Promise<void>;
   now: () => number;
   log: Logger;

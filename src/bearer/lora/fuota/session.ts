@@ -37,6 +37,8 @@ export class FuotaSession {
   private readonly fragIndex: number;
   private readonly mcGroupId: number;
   private readonly result: FuotaResult;
+  /** The reason the broadcast is held for now, so the log says it once per hold. */
+  private heldFor: string | undefined;
 
   constructor(private readonly o: FuotaSessionOptions) {
     this.log = o.log.child({ module: 'lora.fuota' });
@@ -201,6 +203,15 @@ export class FuotaSession {
       this.checkAbort();
       const payload = n <= this.plan.nbFrag ? this.plan.uncoded[n - 1]! : codedFragment(this.plan, n - this.plan.nbFrag, scratch);
       const frame = ts004.encodeDataFragment({ fragIndex: this.fragIndex, n, payload });
+      for (let held = this.o.hold?.(); held; held = this.o.hold?.()) {
+        if (held.reason !== this.heldFor) this.log.info({ sent: n - 1, total, reason: held.reason }, 'multicast broadcast held');
+        this.heldFor = held.reason;
+        // Re-asked at least every minute, so a resume or an earlier window end is picked up soon.
+        await this.o.sleep(Math.min(held.seconds, 60) * 1000);
+        this.checkAbort();
+      }
+      if (this.heldFor) this.log.info({ sent: n - 1, total }, 'multicast broadcast resumes');
+      this.heldFor = undefined;
       for (;;) {
         // The scheduler's admit() counts `bytes` as a Block2 payload and adds the CoAP header itself;
         // a DataFragment has no CoAP header, so that allowance is taken off here.
