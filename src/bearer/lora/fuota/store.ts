@@ -70,16 +70,9 @@ function toSession(r: Raw): SessionRow {
   };
 }
 
-export interface NewSession {
-  rolloutId: string;
-  wave: number;
-  fromSha256: string;
-  toSha256: string;
-  patchId: string;
-  patchSize: number;
-  origin: 'rollout' | 'cli';
+export type NewSession = Pick<SessionRow, 'rolloutId' | 'wave' | 'fromSha256' | 'toSha256' | 'patchId' | 'patchSize' | 'origin'> & {
   members: Array<{ deviceId: string; devEui: string }>;
-}
+};
 
 export class MulticastRepo {
   constructor(private readonly db: Db) {}
