@@ -21,15 +21,26 @@ export interface LoraTransferPlan {
 }
 
 /**
- * Estimates err a little low on purpose: a device booked slightly early overlaps the one before it
- * (the gate paces the blocks, nothing breaks), while one booked late leaves the channel idle.
- * A delivery manifest (MANIFEST.md, COSE_Sign1 ES256) is 270-300 bytes.
+ * Frame sizes are the ones the gateway really sends (at SF9 one byte more can be a symbol group more):
+ * a plan that is short books devices on top of each other, and the overlap comes back as unanswered
+ * block requests and second "come back later" answers. Estimates that cannot be exact (the manifest,
+ * the device's token) take the smallest usual value, so a booking errs early rather than late (late
+ * leaves the channel idle). A delivery manifest (MANIFEST.md, COSE_Sign1 ES256) is 270-300 bytes.
  */
-const MANIFEST_BYTES = 256;
-/** A Block2 reply's CoAP bytes besides the payload: 4 header + 2 token + 9 ETag + 2 Content-Format + 1 Block2 (+1 marker). */
-const BLOCK_REPLY_HEADER = 18;
-/** Replies a transfer needs besides blocks: the update answer (~100 bytes), two report ACKs. */
-const CONTROL_REPLIES = [100, 6, 6];
+const MANIFEST_BYTES = 272;
+/**
+ * A Block2 reply's CoAP bytes besides the payload: 4 header + 2 token + 9 ETag + 3 Block2 (option delta
+ * 19 from ETag takes an extension byte) + 1 marker. Block 0 also carries Content-Format (2, which
+ * spares Block2 its extension byte) and Size2 (3): 4 more. Later blocks carry no Content-Format on a
+ * duty cycle (PROTOCOL.md).
+ */
+export const BLOCK_REPLY_HEADER = 19;
+export const FIRST_BLOCK_EXTRA = 4;
+/**
+ * Replies a transfer needs besides blocks: the update answer (~107 bytes with key 9), the ACK of the
+ * "applied" report (6) and of the final report with its next check-in (14).
+ */
+const CONTROL_REPLIES = [107, 6, 14];
 /** A "come back later" answer: CoAP header, token, Content-Format, {1: 1, 2: seconds}. */
 const LATER_REPLY = 15;
 const INTERVAL_SHARE = 1;
@@ -41,7 +52,7 @@ export function loraTransferPlan(model: LoraBearerConfig, limits: LoraLimits, pa
   let blocks = 0;
   for (const total of [MANIFEST_BYTES, patchBytes]) {
     for (let left = total; left > 0; left -= size) {
-      airtimeMs += frame(Math.min(left, size) + BLOCK_REPLY_HEADER);
+      airtimeMs += frame(Math.min(left, size) + BLOCK_REPLY_HEADER + (left === total ? FIRST_BLOCK_EXTRA : 0));
       blocks++;
     }
   }

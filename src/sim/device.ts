@@ -141,21 +141,31 @@ export class SimDevice {
     await this.report(new Map<number, unknown>([[1, 'applied'], [4, t.patchId], [5, uint(t.size)]]));
     await this.o.loop.sleep(b.rebootMs);
     this.transfer = undefined;
+    let next: number | undefined;
     if (this.o.random() < b.selfTestFailRate) {
       this.stats.result = 'failed';
-      await this.report(new Map<number, unknown>([[1, 'failed'], [2, 'self-test failed: sensor bus timeout'], [4, t.patchId]]));
+      next = await this.report(new Map<number, unknown>([[1, 'failed'], [2, 'self-test failed: sensor bus timeout'], [4, t.patchId]]));
     } else {
       this.running = this.o.targetSha256;
       this.stats.result = 'booted';
       this.stats.updatedAt = this.o.loop.clock.t;
-      await this.report(new Map<number, unknown>([[1, 'booted'], [3, Buffer.from(this.running, 'hex')], [4, t.patchId]]));
+      next = await this.report(new Map<number, unknown>([[1, 'booted'], [3, Buffer.from(this.running, 'hex')], [4, t.patchId]]));
     }
     this.o.onUpdated?.(this);
-    return b.checkinIntervalMs;
+    // The report answer may name the next check-in (duty-cycled bearers); v1 devices ignore it.
+    return next ?? b.checkinIntervalMs;
   }
 
-  private async report(body: Map<number, unknown>): Promise<void> {
-    await this.request(POST, ['r'], encodeEnvelope(this.key, 'r', this.id, this.counter++, body));
+  /** Sends a report; returns the next check-in time the answer names (key 2, ms), if any. */
+  private async report(body: Map<number, unknown>): Promise<number | undefined> {
+    const res = await this.request(POST, ['r'], encodeEnvelope(this.key, 'r', this.id, this.counter++, body));
+    if (!res || code(res.code) !== '2.04' || res.payload.length === 0) return undefined;
+    try {
+      const m = decodeCbor(res.payload) as Map<number, unknown>;
+      return m instanceof Map && m.has(2) ? Number(m.get(2)) * 1000 : undefined;
+    } catch {
+      return undefined; // an answer the device cannot read changes nothing (PROTOCOL.md: payload optional)
+    }
   }
 
   /** Block2 download of `path` from the stored offset (patch) or from 0 (manifest). False on power cut/loss. */

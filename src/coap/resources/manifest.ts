@@ -2,6 +2,7 @@
 import { ContentFormat } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
 import { deliveryFor } from './delivery-lookup.ts';
+import { withoutLaterContentFormat } from './patch.ts';
 import { bearerSzx, block2Reply, etagOf, requestedBlock2 } from '../respond.ts';
 import type { CoapRequest, CoapResponse, Resource } from '../server.ts';
 
@@ -17,11 +18,13 @@ export class ManifestResource implements Resource {
     const delivery = found.delivery;
     const blk = requestedBlock2(req);
     if (!blk.ok) return blk.res;
-    return block2Reply(req, delivery.manifest, {
+    const out = block2Reply(req, delivery.manifest, {
       contentFormat: ContentFormat.CoseSign1,
       etag: etagOf(delivery.manifest),
       maxSzx: bearerSzx(req, this.d.limits.maxSzx),
       block: blk.block,
-    }).res;
+    });
+    if (out.offset >= 0 && this.d.radio?.dutyCycled(req.peer.bearer) === true) withoutLaterContentFormat(out.res, out.offset);
+    return out.res;
   }
 }

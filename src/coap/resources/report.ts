@@ -1,11 +1,13 @@
 /** POST /r — report (PROTOCOL.md): download progress, applied, booted, failed, rolled back. */
-import { toBytes, toUint, type CborMap } from '../../manifest/cbor.ts';
+import { encodeCbor, toBytes, toUint, uint, type CborMap } from '../../manifest/cbor.ts';
 import { BAD_REQUEST, CHANGED, POST } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
 import { checkPostBody, requireMethod, requireNoRest } from '../respond.ts';
 import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
 
 const STATUSES = new Set(['downloading', 'applied', 'booted', 'failed', 'rolled_back']);
+/** Statuses after which the device has nothing to fetch until it checks in again. */
+const FINAL = new Set(['booted', 'failed', 'rolled_back']);
 
 export interface Report {
   status: string;
@@ -72,6 +74,18 @@ export class ReportResource implements Resource {
     else if (r.status === 'failed' || r.status === 'rolled_back') this.d.devices.setLastResult(id, r.status, now);
     this.d.log.info({ deviceId: id, status: r.status, reason: r.reason, patchId: r.patchId?.slice(0, 12), offset: r.offset }, 'device report');
     this.d.events.emit('device.report', { deviceId: id, status: r.status, reason: r.reason, releaseSha256: delivery?.releaseSha256 ?? r.running });
-    return { code: CHANGED };
+    return this.changed(r.status, req.peer.bearer);
+  }
+
+  /**
+   * 2.04; on a duty-cycled bearer the answer to a final report (booted, failed, rolled_back) names the
+   * next check-in (key 2, as with check-in decision 0): a device that just updated would otherwise check
+   * in at its usual interval only to hear "nothing to do", a whole downlink. CBOR without a
+   * Content-Format option (PROTOCOL.md): 2 bytes less on the air, and the payload is only ever CBOR.
+   */
+  private changed(status: string, bearer: string): CoapResponse {
+    const idle = FINAL.has(status) ? this.d.radio?.idleCheckinSeconds(bearer) : undefined;
+    if (idle === undefined) return { code: CHANGED };
+    return { code: CHANGED, payload: encodeCbor(new Map<number, unknown>([[2, uint(idle)]])) };
   }
 }

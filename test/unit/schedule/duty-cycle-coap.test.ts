@@ -116,6 +116,52 @@ describe('check-in answers on a duty-cycled bearer', () => {
   });
 });
 
+describe('block replies on a duty-cycled bearer', () => {
+  it('carry Content-Format on block 0 only, for the patch and the manifest', async () => {
+    const { h, dev, patchPath, map } = await setup(new ScriptedGate([]), lora('udp'));
+    for (const path of [patchPath, String(map.get(3))]) {
+      const first = await dev.request('GET', path, { block2: { num: 0, szx: 2 } });
+      expect(first.code).toBe('2.05');
+      expect(first.options.has('Content-Format')).toBe(true);
+      const later = await dev.request('GET', path, { block2: { num: 1, szx: 2 } });
+      expect(later.code).toBe('2.05');
+      expect(later.options.has('Content-Format')).toBe(false);
+      expect(later.options.has('ETag')).toBe(true); // a resuming device still checks the representation
+    }
+    // The blocks still put the patch together byte for byte.
+    const got = await dev.download(patchPath, { szx: 2 });
+    expect(got.data.equals(h.patch)).toBe(true);
+  });
+
+  it('keep Content-Format on every block on a bearer without a duty cycle', async () => {
+    const { dev, patchPath } = await setup(new ScriptedGate([]), lora('some-other-bearer'));
+    const later = await dev.request('GET', patchPath, { block2: { num: 1, szx: 2 } });
+    expect(later.options.get('Content-Format')).toEqual(Buffer.from([42]));
+  });
+});
+
+describe('report answers on a duty-cycled bearer', () => {
+  it('name the next check-in (key 2) after a final report, so an updated device need not ask', async () => {
+    const { h, dev } = await setup(new ScriptedGate([]), lora('udp', { idleCheckinSeconds: 43_200 }));
+    const patchId = Buffer.from(h.patchId, 'hex');
+    const applied = await dev.report('applied', [[4, patchId], [5, h.patch.length]]);
+    expect(applied.code).toBe('2.04');
+    expect(applied.payload.length).toBe(0); // the device reboots next; nothing to tell it
+    for (const status of ['booted', 'failed']) {
+      const r = await dev.report(status, [[4, patchId]]);
+      expect(r.code).toBe('2.04');
+      expect(decodeCbor(r.payload)).toEqual(new Map([[2, 43_200]]));
+    }
+  });
+
+  it('stay empty on a bearer without a duty cycle (v1 answers unchanged)', async () => {
+    const { h, dev } = await setup(new ScriptedGate([]), lora('some-other-bearer'));
+    const r = await dev.report('booted', [[4, Buffer.from(h.patchId, 'hex')]]);
+    expect(r.code).toBe('2.04');
+    expect(r.payload.length).toBe(0);
+  });
+});
+
 /** A bearer that comes up after start (a modem, a LoRa network server); the radio is mocked. */
 class LateRadio implements DatagramTransport {
   readonly name = 'late-lora';

@@ -23,6 +23,8 @@ interface Script {
   offer: Array<[number, unknown]>;
   /** Patch block requests (by arrival) to leave unanswered, as a duty-cycled gateway does. */
   ignore?: Set<number>;
+  /** Payload of the answer to the final report, e.g. {2: 5400} (a duty-cycled gateway's next check-in). */
+  finalAnswer?: Buffer;
 }
 
 /** A minimal furrow gateway: offers one update, serves a one-block manifest and the patch, ACKs reports. */
@@ -31,6 +33,7 @@ async function gateway(clock: VirtualClock, script: Script) {
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   const patchAsks: Array<{ t: number; num: number }> = [];
   const checkins: number[] = [];
+  const finalReports: number[] = [];
   sock.on('message', (buf, rinfo) => {
     const m = decodeMessage(buf);
     const path = options(m, Opt.UriPath).map((v) => v.toString());
@@ -45,7 +48,14 @@ async function gateway(clock: VirtualClock, script: Script) {
         : new Map<number, unknown>([[1, 0], [2, uint(7200)]]);
       opts.push({ number: Opt.ContentFormat, value: encodeUint(ContentFormat.Cbor) });
       payload = encodeCbor(map);
-    } else if (path[0] === 'r') code = 0x44; // 2.04
+    } else if (path[0] === 'r') {
+      code = 0x44; // 2.04
+      // The report body is inside the MAC envelope; 'booted' is the one after 'applied'.
+      if (buf.includes(Buffer.from('booted'))) {
+        finalReports.push(clock.t);
+        if (script.finalAnswer) payload = script.finalAnswer;
+      }
+    }
     else {
       const blk = decodeBlock(option(m, Opt.Block2)!)!;
       const total = path[0] === 'p' ? PATCH : 40;
@@ -60,7 +70,7 @@ async function gateway(clock: VirtualClock, script: Script) {
     }
     sock.send(encodeMessage({ type: 'ACK', code, messageId: m.messageId, token: m.token, options: opts, payload }), rinfo.port, rinfo.address);
   });
-  return { sock, patchAsks, checkins };
+  return { sock, patchAsks, checkins, finalReports };
 }
 
 let cleanup: Array<() => void> = [];
@@ -124,5 +134,21 @@ describe('simulated device on a paced transfer', () => {
     // Key 2 (2 h), plus the link's round trip; its own interval would have been 1 h.
     expect(checkins[2]! - checkins[1]!).toBeGreaterThanOrEqual(7_200_000);
     expect(checkins[2]! - checkins[1]!).toBeLessThan(7_200_000 + 5000);
+  });
+
+  it('sleeps as long as the answer to its final report says (key 2), instead of checking in at its interval', async () => {
+    const { checkins, finalReports } = await run({ offer: [], finalAnswer: encodeCbor(new Map([[2, uint(5400)]])) });
+    expect(finalReports.length).toBe(1);
+    // No "nothing to do" check-in at its own 1 h interval: the next one comes after key 2 (1.5 h).
+    expect(checkins[1]! - finalReports[0]!).toBeGreaterThanOrEqual(5_400_000);
+    expect(checkins[1]! - finalReports[0]!).toBeLessThan(5_400_000 + 5000);
+  });
+
+  it('checks in at its own interval after an empty or unreadable report answer (v1 gateway)', async () => {
+    for (const finalAnswer of [undefined, Buffer.from([0xff, 0x00])]) {
+      const { checkins, finalReports } = await run({ offer: [], ...(finalAnswer ? { finalAnswer } : {}) });
+      expect(checkins[1]! - finalReports[0]!).toBeGreaterThanOrEqual(3_600_000);
+      expect(checkins[1]! - finalReports[0]!).toBeLessThan(3_600_000 + 5000);
+    }
   });
 });
