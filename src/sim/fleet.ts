@@ -94,8 +94,9 @@ function mulberry32(seed: number): () => number {
 }
 
 /**
- * The bearer models the simulator runs. LoRa: a 1 % control reserve (the pacing bucket already counts
- * every frame, so the hourly window needs only a little headroom) and 10 s of airtime the bucket may
+ * The bearer models the simulator runs. LoRa: a 0.5 % control reserve (the pacing bucket already counts
+ * every frame, so the hourly window needs only a little headroom; bench:fleet LoRa 1000 measured
+ * 0 violations and 0.5 % less time than at 1 %) and 10 s of airtime the bucket may
  * save up (a device pausing between blocks, for its own uplink duty cycle or a reboot, leaves airtime
  * the next one uses instead of losing it).
  */
@@ -103,7 +104,7 @@ export function presetModel(bearer: BearerPreset, overrides: Record<string, unkn
   const raw =
     bearer === 'nbiot'
       ? { kind: 'nbiot', rttMs: 2000, bytesPerSecond: { ce0: 2500, ce1: 800, ce2: 150 }, maxConcurrent: { ce0: 16, ce1: 8, ce2: 2 }, ...overrides }
-      : { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 9, maxConcurrentTransfers: 2, controlReservePercent: 1, burstMs: 10_000, ...overrides };
+      : { kind: 'lora', region: 'eu868', subBand: 'g3', sf: 9, maxConcurrentTransfers: 2, controlReservePercent: 0.5, burstMs: 10_000, ...overrides };
   return configSchema.parse({ schedule: { bearers: { udp: raw } } }).schedule.bearers.udp!;
 }
 
