@@ -17,49 +17,13 @@ import { UdpTransport } from '../../src/bearer/udp.ts';
 import { openDatabase, type Db } from '../../src/store/database.ts';
 import { DeviceRepo } from '../../src/store/devices.ts';
 import { ReleaseRepo } from '../../src/store/releases.ts';
+import { syntheticPatch as simSyntheticPatch } from '../../src/sim/synthetic.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest();
 
-/**
- * A furrow patch with a valid header and chunk table (FORMAT.md §3-4) around random bodies: the CoAP
- * layer only slices bytes and the manifest only reads the header, so the bodies need not decode.
- */
+/** The simulator's synthetic patch in four chunks, so tests cover a multi-chunk table. */
 export function syntheticPatch(opts: { size: number; baseSha256: Buffer; baseSize: number; resultSha256: Buffer; resultSize: number }): Buffer {
-  const chunks = 4;
-  const headerAndTable = 160 + 60 * chunks;
-  const bodyTotal = opts.size - headerAndTable;
-  if (bodyTotal < chunks * 3) throw new Error('synthetic patch too small');
-  const bodies = Array.from({ length: chunks }, (_, i) => randomBytes(i < chunks - 1 ? Math.floor(bodyTotal / chunks) : bodyTotal - Math.floor(bodyTotal / chunks) * (chunks - 1)));
-  const h = Buffer.alloc(160);
-  h.write('FRWP', 0, 'latin1');
-  h.writeUInt16LE(1, 4);
-  h.writeUInt16LE(160, 6);
-  h[8] = 1;
-  h[9] = opts.baseSize === 0 ? 1 : 0;
-  h.writeUInt32LE(opts.baseSize, 12);
-  opts.baseSha256.copy(h, 16);
-  h.writeUInt32LE(opts.resultSize, 48);
-  opts.resultSha256.copy(h, 52);
-  h.writeUInt32LE(chunks, 84);
-  h.writeUInt32LE(65536, 88);
-  h.writeUInt32LE(Math.max(...bodies.map((b) => b.length)), 92);
-  const table = Buffer.alloc(60 * chunks);
-  let out = 0;
-  bodies.forEach((b, i) => {
-    const e = table.subarray(60 * i);
-    const outLen = Math.ceil(opts.resultSize / chunks);
-    e.writeUInt32LE(out, 0);
-    e.writeUInt32LE(outLen, 4);
-    e.writeUInt32LE(1, 8);
-    e.writeUInt32LE(0, 12);
-    e.writeUInt32LE(1, 16);
-    e.writeUInt32LE(0, 20);
-    e.writeUInt32LE(b.length - 1, 24);
-    sha(b).copy(e, 28);
-    out += outLen;
-  });
-  createHash('sha256').update(h.subarray(0, 128)).update(table).digest().copy(h, 128);
-  return Buffer.concat([h, table, ...bodies]);
+  return simSyntheticPatch(opts.size, { sha256: opts.baseSha256, size: opts.baseSize }, { sha256: opts.resultSha256, size: opts.resultSize }, 4);
 }
 
 export interface Harness {
