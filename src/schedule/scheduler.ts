@@ -5,14 +5,15 @@ import type { Db } from '../store/database.ts';
 import { alignToCycle, ceLevel, cellularMaxConcurrent, type CeLevel } from './cellular.ts';
 import type { BearerModelConfig, LoraBearerConfig, ScheduleConfig } from './config.ts';
 import { blockSizeFor, COAP_BLOCK_OVERHEAD, estimateTransfer, loraLimits, type LoraLimits, type TransferEstimate } from './bearer-model.ts';
-
-const overheadOf = (m: BearerModelConfig): number => (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
+import { bandWindows } from './band-windows.ts';
 import { loraTimeOnAirMs } from './lora-airtime.ts';
 import { SlidingWindow, TokenBucket } from './token-bucket.ts';
 import { TransferQueue } from './transfer-queue.ts';
 import { LoraCalendar } from './lora-calendar.ts';
 import { loraTransferPlan, type LoraTransferPlan } from './lora-plan.ts';
 import { UsageLedger } from './usage.ts';
+
+const overheadOf = (m: BearerModelConfig): number => (m.kind === 'lora' ? m.frameOverheadBytes : m.kind === 'udp' ? 28 : m.datagramOverheadBytes);
 
 export interface TransferRequest {
   deviceId: string;
@@ -83,7 +84,7 @@ export class Scheduler implements TransmitGate, RadioAdvice {
   private build(config: ScheduleConfig): void {
     const now = this.clock.monotonic();
     const next = new Map<string, BearerState>();
-    const bandWindow = this.bandWindows(config);
+    const bandWindow = bandWindows(config, this.bearers.values());
     for (const [name, model] of Object.entries(config.bearers)) {
       const old = this.bearers.get(name);
       const st: BearerState = { name, model, queues: new Map(), stats: old?.stats ?? { admittedBytes: 0, admittedFrames: 0, airtimeMs: 0, refused: 0 } };
@@ -116,36 +117,6 @@ export class Scheduler implements TransmitGate, RadioAdvice {
       old.calendar?.stop();
     }
     this.bearers = next;
-  }
-
-  /**
-   * The regulation limits the gateway's transmitter, not a bearer: every LoRa bearer on one sub-band
-   * (e.g. unicast RX2 and the multicast session, both on g3) spends from one hourly window, at the
-   * strictest limit among them. The history carries over a reload, so a reload cannot mint airtime.
-   */
-  private bandWindows(config: ScheduleConfig): (model: LoraBearerConfig) => SlidingWindow {
-    const bandOf = (m: LoraBearerConfig) => (m.region === 'eu868' ? `eu868/${m.subBand}` : m.region);
-    const limits = new Map<string, { windowMs: number; limit: number }>();
-    for (const model of Object.values(config.bearers)) {
-      if (model.kind !== 'lora') continue;
-      const lim = loraLimits(model);
-      const cur = limits.get(bandOf(model));
-      limits.set(bandOf(model), { windowMs: lim.windowMs, limit: Math.min(cur?.limit ?? Infinity, lim.windowLimitMs) });
-    }
-    const previous = new Map<string, SlidingWindow>();
-    for (const st of this.bearers.values()) if (st.model.kind === 'lora' && st.window) previous.set(bandOf(st.model), st.window);
-    const windows = new Map<string, SlidingWindow>();
-    return (model) => {
-      const band = bandOf(model);
-      let w = windows.get(band);
-      if (!w) {
-        const { windowMs, limit } = limits.get(band)!;
-        const old = previous.get(band);
-        w = old && old.windowMs === windowMs ? old.withLimit(limit) : new SlidingWindow(windowMs, limit);
-        windows.set(band, w);
-      }
-      return w;
-    };
   }
 
   reconfigure(config: ScheduleConfig): void {
