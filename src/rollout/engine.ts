@@ -10,7 +10,7 @@ import { selects } from './selector.ts';
 import type { RolloutSpec } from './spec.ts';
 import { evaluateRollout, type Evaluation } from './evaluate.ts';
 import { rank, waveForLateJoiner } from './waves.ts';
-import { windowVerdict } from './windows.ts';
+import { windowHold } from './windows.ts';
 
 /** The part of the scheduler the engine needs (a structural type keeps the modules apart). */
 export interface TransferSlots {
@@ -121,8 +121,8 @@ export class RolloutEngine implements UpdatePolicy, TransmitGate {
         this.transition(l, ['running'], 'expired', `deadline ${l.spec.deadline} passed`);
         continue;
       }
-      const win = windowVerdict(l.spec, now);
-      if (!win.open) return { kind: 'later', retryAfterSeconds: Math.ceil((win.untilMs - now) / 1000), reason: win.reason };
+      const hold = windowHold(l.spec, now);
+      if (hold) return { kind: 'later', retryAfterSeconds: hold.seconds, reason: hold.reason };
       const patch = this.d.patches?.get(facts.runningSha256, l.row.releaseSha256);
       if (!patch) this.d.patches?.request(facts.runningSha256, l.row.releaseSha256);
       const size = patch?.size ?? l.releaseSize;
@@ -161,8 +161,8 @@ export class RolloutEngine implements UpdatePolicy, TransmitGate {
       if (l.row.releaseSha256 !== transfer.releaseSha256) continue;
       const m = this.d.rollouts.member(l.row.id, deviceId);
       if (!m || !IN_FLIGHT.includes(m.state)) continue;
-      const win = windowVerdict(l.spec, now);
-      if (!win.open) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((win.untilMs - now) / 1000)), reason: win.reason };
+      const hold = windowHold(l.spec, now);
+      if (hold) return { ok: false, retryAfterSeconds: hold.seconds, reason: hold.reason };
     }
     return { ok: true };
   }

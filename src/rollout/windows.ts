@@ -65,3 +65,9 @@ export function windowVerdict(spec: Pick<RolloutSpec, 'windows'>, nowMs: number)
   }
   return t === nowMs ? { open: true } : { open: false, untilMs: t, reason };
 }
+
+/** The windows' hold on an update at `nowMs`, as a wait a device or a broadcast can honour: undefined when open. */
+export function windowHold(spec: Pick<RolloutSpec, 'windows'>, nowMs: number): { seconds: number; reason: string } | undefined {
+  const win = windowVerdict(spec, nowMs);
+  return win.open ? undefined : { seconds: Math.max(1, Math.ceil((win.untilMs - nowMs) / 1000)), reason: win.reason };
+}

@@ -3,7 +3,7 @@ import { errorMessage } from '../../../errors.ts';
 import type { Logger } from '../../../log.ts';
 import type { CheckinFacts, PatchProvider, TransmitGate, UpdateDecision, UpdatePolicy } from '../../../policy.ts';
 import type { RolloutSpec } from '../../../rollout/spec.ts';
-import { windowVerdict } from '../../../rollout/windows.ts';
+import { windowHold, windowVerdict } from '../../../rollout/windows.ts';
 import type { Service } from '../../../service.ts';
 import { RolloutRepo } from '../../../store/rollouts.ts';
 import { MulticastApi } from '../chirpstack/multicast-api.ts';
@@ -131,9 +131,7 @@ export class LoraMulticastService implements Service {
     const row = this.rollouts.get(rolloutId);
     if (!row) return undefined;
     if (row.state === 'paused') return { seconds: 60, reason: `rollout ${rolloutId} is paused` };
-    const now = this.ctx.clock.now();
-    const win = windowVerdict(row.spec as RolloutSpec, now);
-    return win.open ? undefined : { seconds: Math.max(1, Math.ceil((win.untilMs - now) / 1000)), reason: win.reason };
+    return windowHold(row.spec as RolloutSpec, this.ctx.clock.now());
   }
 
   /** Rollouts that opted in: queue a session per group of LoRa devices big enough. */
