@@ -30,6 +30,12 @@ describe('lora config', () => {
     expect(msg).toMatch(/furrow\.yaml:8:\d+ lora\.devices/);
   });
 
+  it('refuses an fPortBase that would put the last SCHC rule (21) above FPort 223, and takes the highest that fits', () => {
+    const at = (base: number) => ['lora:', '  chirpstack:', `    applicationId: ${APP}`, '  unicast:', `    fPortBase: ${base}`, ''].join('\n');
+    expect(() => parseConfigText(at(203), 'furrow.yaml')).toThrow(/furrow\.yaml:5:\d+ lora\.unicast\.fPortBase: .*202/);
+    expect(parseConfigText(at(202), 'furrow.yaml').lora?.unicast.fPortBase).toBe(202);
+  });
+
   it('refuses two features on one FPort and one device id for two DevEUIs, at the line of the second', () => {
     const yaml = [
       'lora:',
