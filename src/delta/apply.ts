@@ -1,5 +1,5 @@
 /**
- * Reference applier for furrow patch v1, written from FORMAT.md only. Streaming and resumable at chunk
+ * Reference applier for furrow patch v1 and v2, written from FORMAT.md only. Streaming and resumable at chunk
  * boundaries: bytes are pushed as they arrive, every completed chunk is verified (body digest) before
  * it is decoded, and its output is handed out in order. Used by tests, the bench and the simulator.
  */
@@ -16,8 +16,10 @@ import {
   parsePatchHeader,
   type PatchHeader,
   STREAM_NAMES,
+  TRANSFORM_POINTERS,
 } from './format.ts';
 import { decodeLzma1, LzmaError } from './lzma-decoder.ts';
+import { PointerModel, undiffRun } from './pointers.ts';
 
 export interface ChunkOutput {
   index: number;
@@ -51,6 +53,8 @@ export function applyChunk(h: PatchHeader, e: ChunkEntry, chunk: number, body: U
   const extra = decodeStream(h, e, chunk, 2, body, e.controlCompLen + e.diffCompLen, e.extraCompLen, extraRawLen(e));
 
   const out = new Uint8Array(e.outputLength);
+  // section 5.2: a fresh model per chunk, so a chunk needs nothing from the ones before it
+  const model = h.coders[1].transform === TRANSFORM_POINTERS ? new PointerModel(h.pointerWindows) : undefined;
   let cp = 0;
   const varint = (field: string): number => {
     let v = 0;
@@ -79,7 +83,10 @@ export function applyChunk(h: PatchHeader, e: ChunkEntry, chunk: number, body: U
     if (oldPos + diffLen > base.length) throw bad(`diff reads base bytes ${oldPos}..${oldPos + diffLen} beyond base_size ${base.length}`);
     if (dp + diffLen > diff.length) throw new PatchError('STREAM_LENGTH_MISMATCH', `diff stream has ${diff.length} bytes, control needs more`, { chunk });
     if (xp + extraLen > extra.length) throw new PatchError('STREAM_LENGTH_MISMATCH', `extra stream has ${extra.length} bytes, control needs more`, { chunk });
-    for (let i = 0; i < diffLen; i++) out[op++] = (base[oldPos++]! + diff[dp++]!) & 0xff;
+    undiffRun(out, op, e.outputOffset + op, base, oldPos, diff, dp, diffLen, model);
+    op += diffLen;
+    oldPos += diffLen;
+    dp += diffLen;
     out.set(extra.subarray(xp, xp + extraLen), op);
     op += extraLen;
     xp += extraLen;

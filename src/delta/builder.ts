@@ -9,7 +9,7 @@ import type { Db } from '../store/database.ts';
 import { PatchRepo, type PatchRow } from '../store/patches.ts';
 import { ReleaseRepo } from '../store/releases.ts';
 import type { DeltaConfig } from './config.ts';
-import { FORMAT_VERSION, parsePatchHeader } from './format.ts';
+import { parsePatchHeader } from './format.ts';
 import { BuildWorker } from './off-thread.ts';
 
 export interface BuildProgress {
@@ -59,7 +59,8 @@ export class PatchBuilder {
    */
   async build(fromSha256: string, toSha256: string, opts: { force?: boolean; onProgress?: (p: BuildProgress) => void } = {}): Promise<BuildResult> {
     const cur = this.patches.get(fromSha256, toSha256);
-    if (cur && !opts.force && this.blobs.has(cur.id)) return { row: cur, cached: true };
+    // a patch in a newer format than the fleet decodes (config lowered since) is built again
+    if (cur && !opts.force && this.blobs.has(cur.id) && cur.formatVersion <= this.config().formatVersion) return { row: cur, cached: true };
     const report = opts.onProgress ?? (() => undefined);
     const full = await this.full(toSha256, (p) => report({ phase: 'full', fraction: 0.2 * p.fraction }));
     if (fromSha256 === toSha256) throw new InputError('DELTA_SAME_IMAGE', `base and target are the same image ${toSha256.slice(0, 12)}: nothing to build`);
@@ -75,6 +76,7 @@ export class PatchBuilder {
     report({ phase: 'diff', fraction: 0.2 });
     const delta = await this.worker.encode(oldImg, newImg, {
       maxBodyLen: this.config().stagingBytes,
+      formatVersion: this.config().formatVersion,
       onProgress: (d, t) => report({ phase: 'compress', fraction: 0.5 + 0.45 * (d / t) }),
     });
     report({ phase: 'store', fraction: 0.95 });
@@ -120,7 +122,7 @@ export class PatchBuilder {
       toSha256,
       kind,
       size: patch.length,
-      formatVersion: FORMAT_VERSION,
+      formatVersion: h.formatVersion,
       createdAt: this.now(),
       tableDigest: h.tableDigest,
       chunkCount: h.chunkCount,

@@ -15,6 +15,10 @@ export const deltaConfigSchema = z
       .max(2097152)
       .default(65536)
       .describe("Largest compressed chunk a device must stage in flash (its staging area); chunks are cut to fit (patch header max_body_len)"),
+    formatVersion: z
+      .union([z.literal(1), z.literal(2)])
+      .default(2)
+      .describe('Highest furrow patch format the fleet decodes: 2 adds pointer prediction (FORMAT.md 5.2, smaller patches); 1 for firmware built before it'),
     buildOnRelease: z
       .boolean()
       .default(true)

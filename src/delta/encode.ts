@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.ts';
 import { bsdiffMatches } from './bsdiff.ts';
-import { bodyLen, type ChunkEntry, type CoderParams, MAX_CHUNK_SIZE, MAX_RESULT_SIZE, MIN_CHUNK_SIZE, writeHeaderAndTable } from './format.ts';
+import { bodyLen, type ChunkEntry, type CoderParams, MAX_CHUNK_SIZE, MAX_RESULT_SIZE, MIN_CHUNK_SIZE, TRANSFORM_POINTERS, writeHeaderAndTable } from './format.ts';
 import { dropRepeatedIslands, shortMatchCandidates, splitMismatchStreaks, type Match } from './matches.ts';
+import { hasWindows, NO_WINDOWS, pointerWindows, type PointerWindows } from './pointers.ts';
 import { buildChunkStreams, type RawChunk } from './streams.ts';
 import { type XzTuning, xzBatch } from './xz.ts';
 
@@ -45,6 +46,13 @@ export interface EncodeOptions {
   onProgress?: (done: number, total: number) => void;
   /** Parallel xz processes (default 2: the Pi has few cores and serves traffic meanwhile). */
   concurrency?: number;
+  /**
+   * Highest patch format the devices decode (default 2). Version 2 adds pointer prediction
+   * (FORMAT.md 5.2); with 1, or when the base has no pointer windows, a v1 patch is written.
+   */
+  formatVersion?: 1 | 2;
+  /** Pointer windows to use instead of those read from the base image's segment table (tests). */
+  pointerWindows?: PointerWindows;
 }
 
 function sha256Hex(b: Uint8Array): string {
@@ -64,13 +72,13 @@ function checkSizes(oldImg: Uint8Array, newImg: Uint8Array, chunkSize: number): 
  * budget and its output within `chunkSize`. The estimate (about 0.75 byte per extra byte, per nonzero
  * diff byte and per control byte) is only a guide; buildPatch splits any chunk that comes out too big.
  */
-function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSize: number, budget: number): number[] {
+function sizeChunks(oldImg: Uint8Array, newImg: Uint8Array, ms: Match[], chunkSize: number, budget: number, windows: PointerWindows): number[] {
   // A unit must itself fit in `chunkSize`: a one-unit chunk is never split further here.
   const unit = Math.min(UNIT, chunkSize);
   const unitEnds: number[] = [];
   for (let e = unit; e < newImg.length; e += unit) unitEnds.push(e);
   unitEnds.push(newImg.length);
-  const units = buildChunkStreams(oldImg, newImg, ms, unitEnds);
+  const units = buildChunkStreams(oldImg, newImg, ms, unitEnds, windows);
   const ends: number[] = [];
   let est = 0;
   let start = 0;
@@ -141,19 +149,21 @@ async function chooseCandidates(perCandidate: RawChunk[][], coders: [CoderParams
  */
 export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, candidates: Match[][], opts: EncodeOptions = {}): Promise<Buffer> {
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const coders = opts.coders ?? DEFAULT_CODERS;
+  const windows = oldImg.length === 0 || opts.formatVersion === 1 ? NO_WINDOWS : (opts.pointerWindows ?? pointerWindows(oldImg));
+  const given = opts.coders ?? DEFAULT_CODERS;
+  const coders: [CoderParams, CoderParams, CoderParams] = [given[0], { ...given[1], transform: hasWindows(windows) ? TRANSFORM_POINTERS : 0 }, given[2]];
   const concurrency = opts.concurrency ?? 2;
   checkSizes(oldImg, newImg, chunkSize);
   const budget = opts.maxBodyLen ?? DEFAULT_MAX_BODY;
   const cands = oldImg.length === 0 || candidates.length === 0 ? [[]] : candidates;
-  let ends = sizeChunks(oldImg, newImg, cands[0]!, chunkSize, budget);
+  let ends = sizeChunks(oldImg, newImg, cands[0]!, chunkSize, budget, windows);
   let raw: RawChunk[] = [];
   let compressed: Buffer[] = [];
   // Estimates can be low: a chunk whose body outgrows the budget is split and compressed again.
   for (let attempt = 0; ; attempt++) {
     const progress: Progress = { done: 0, total: 3 * ends.length, report: opts.onProgress };
     raw = await chooseCandidates(
-      cands.map((ms) => buildChunkStreams(oldImg, newImg, ms, ends)),
+      cands.map((ms) => buildChunkStreams(oldImg, newImg, ms, ends, windows)),
       coders,
       concurrency,
       progress,
@@ -203,6 +213,7 @@ export async function buildPatch(oldImg: Uint8Array, newImg: Uint8Array, candida
       chunkSize,
       maxBodyLen: Math.max(...entries.map(bodyLen)),
       coders,
+      pointerWindows: hasWindows(windows) ? windows : NO_WINDOWS,
     },
     entries,
   );

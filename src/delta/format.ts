@@ -1,13 +1,17 @@
 /**
- * Byte layout of furrow patch v1 (FORMAT.md sections 3 and 4): constants, header and chunk table
+ * Byte layout of furrow patch v1 and v2 (FORMAT.md sections 3 and 4): constants, header and chunk table
  * writers and strict parsers. Every check names the FORMAT.md error and the field or chunk.
  */
 import { createHash } from 'node:crypto';
 import { PatchError } from './errors.ts';
 import type { LzmaParams } from './lzma-decoder.ts';
+import { NO_WINDOWS, type PointerWindows } from './pointers.ts';
 
 export const MAGIC = Buffer.from('FRWP', 'ascii');
-export const FORMAT_VERSION = 1;
+/** Highest version this code reads and writes; v1 patches (no pointer prediction) are read too. */
+export const FORMAT_VERSION = 2;
+/** Transform of the diff stream that predicts pointers (section 5.2, v2 only). */
+export const TRANSFORM_POINTERS = 1;
 export const HEADER_SIZE = 160;
 export const ENTRY_SIZE = 60;
 export const COMPRESSOR_LZMA1 = 1;
@@ -39,6 +43,8 @@ export interface PatchHeader {
   chunkSize: number;
   maxBodyLen: number;
   coders: [CoderParams, CoderParams, CoderParams];
+  /** v2 `pointer_windows` (header offset 120); all zero in v1. */
+  pointerWindows: PointerWindows;
   /** Hex SHA-256 over header[0..128) + chunk table: the manifest's "chunk table digest". */
   tableDigest: string;
 }
@@ -78,7 +84,7 @@ function writeCoder(b: Buffer, at: number, c: CoderParams): void {
   b.writeUInt32LE(c.dictSize, at + 4);
 }
 
-function readCoder(b: Buffer, at: number, stream: string): CoderParams {
+function readCoder(b: Buffer, at: number, stream: string, formatVersion: number): CoderParams {
   const props = b.readUInt8(at);
   const transform = b.readUInt8(at + 1);
   const reserved = b.readUInt16LE(at + 2);
@@ -88,7 +94,10 @@ function readCoder(b: Buffer, at: number, stream: string): CoderParams {
   const lp = Math.floor(props / 9) % 5;
   const pb = Math.floor(props / 45);
   if (lc + lp > 4) throw new PatchError('BAD_CODER', `header field coder[${stream}]: lc + lp = ${lc + lp} exceeds 4`);
-  if (transform !== 0) throw new PatchError('UNSUPPORTED_TRANSFORM', `header field coder[${stream}].transform = ${transform}; v1 knows only 0`);
+  if (transform !== 0 && !(transform === TRANSFORM_POINTERS && stream === 'diff' && formatVersion >= 2)) {
+    const known = formatVersion >= 2 ? (stream === 'diff' ? '0 or 1' : 'only 0 for this stream') : 'only 0 in v1';
+    throw new PatchError('UNSUPPORTED_TRANSFORM', `header field coder[${stream}].transform = ${transform}; version ${formatVersion} knows ${known}`);
+  }
   if (reserved !== 0) throw new PatchError('BAD_RESERVED', `header field coder[${stream}].reserved = ${reserved}, must be 0`);
   if (dictSize < MIN_DICT || dictSize > MAX_DICT) {
     throw new PatchError('BAD_CODER', `header field coder[${stream}].dict_size = ${dictSize} is outside ${MIN_DICT}..${MAX_DICT}`);
@@ -97,10 +106,19 @@ function readCoder(b: Buffer, at: number, stream: string): CoderParams {
 }
 
 /** Serialises header + chunk table and fills in the table digest. */
-export function writeHeaderAndTable(h: Omit<PatchHeader, 'tableDigest' | 'formatVersion' | 'compressor' | 'full' | 'chunkCount'>, entries: ChunkEntry[]): { bytes: Buffer; tableDigest: string } {
+/**
+ * Serialises header + chunk table and fills in the table digest. The version written is the lowest that
+ * carries the fields: 1 unless pointer prediction is used, so a v1-only device can take every other patch.
+ */
+export function writeHeaderAndTable(
+  h: Omit<PatchHeader, 'tableDigest' | 'formatVersion' | 'compressor' | 'full' | 'chunkCount' | 'pointerWindows'> & { pointerWindows?: PointerWindows },
+  entries: ChunkEntry[],
+): { bytes: Buffer; tableDigest: string } {
   const b = Buffer.alloc(HEADER_SIZE + ENTRY_SIZE * entries.length);
+  const windows = h.pointerWindows ?? NO_WINDOWS;
+  const v2 = h.coders.some((c) => c.transform !== 0) || windows.flat().some((x) => x !== 0);
   MAGIC.copy(b, 0);
-  b.writeUInt16LE(FORMAT_VERSION, 4);
+  b.writeUInt16LE(v2 ? 2 : 1, 4);
   b.writeUInt16LE(HEADER_SIZE, 6);
   b.writeUInt8(COMPRESSOR_LZMA1, 8);
   b.writeUInt8(h.baseSize === 0 ? FLAG_FULL : 0, 9);
@@ -112,6 +130,7 @@ export function writeHeaderAndTable(h: Omit<PatchHeader, 'tableDigest' | 'format
   b.writeUInt32LE(h.chunkSize, 88);
   b.writeUInt32LE(h.maxBodyLen, 92);
   h.coders.forEach((c, i) => writeCoder(b, 96 + 8 * i, c));
+  windows.flat().forEach((x, i) => b.writeUInt16LE(x, 120 + 2 * i));
   entries.forEach((e, i) => {
     const at = HEADER_SIZE + ENTRY_SIZE * i;
     b.writeUInt32LE(e.outputOffset, at);
@@ -142,13 +161,13 @@ export type PatchLayout = Pick<PatchHeader, 'formatVersion' | 'full' | 'baseSize
 function checkIdentity(b: Buffer): number {
   if (!b.subarray(0, 4).equals(MAGIC)) throw new PatchError('BAD_MAGIC', `header field magic is ${b.subarray(0, 4).toString('hex')}, expected 46525750 ("FRWP"): not a furrow patch`);
   const formatVersion = b.readUInt16LE(4);
-  if (formatVersion !== FORMAT_VERSION) {
-    throw new PatchError('UNSUPPORTED_VERSION', `header field format_version = ${formatVersion}; this furrow reads version ${FORMAT_VERSION}`, {
+  if (formatVersion < 1 || formatVersion > FORMAT_VERSION) {
+    throw new PatchError('UNSUPPORTED_VERSION', `header field format_version = ${formatVersion}; this furrow reads versions 1..${FORMAT_VERSION}`, {
       hint: 'rebuild the patch with this gateway, or upgrade furrow',
     });
   }
   const headerSize = b.readUInt16LE(6);
-  if (headerSize !== HEADER_SIZE) throw new PatchError('BAD_HEADER_SIZE', `header field header_size = ${headerSize}, v1 requires ${HEADER_SIZE}`);
+  if (headerSize !== HEADER_SIZE) throw new PatchError('BAD_HEADER_SIZE', `header field header_size = ${headerSize}, version ${formatVersion} requires ${HEADER_SIZE}`);
   return formatVersion;
 }
 
@@ -217,8 +236,8 @@ export function parsePatchHeader(input: Uint8Array): PatchHeader {
   if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) throw new PatchError('BAD_CHUNK_SIZE', `header field chunk_size = ${chunkSize} is outside ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`);
   const maxBodyLen = b.readUInt32LE(92);
   if (maxBodyLen > MAX_BODY_LEN) throw new PatchError('BAD_MAX_BODY', `header field max_body_len = ${maxBodyLen} exceeds ${MAX_BODY_LEN}`);
-  const coders = [0, 1, 2].map((i) => readCoder(b, 96 + 8 * i, STREAM_NAMES[i]!)) as PatchHeader['coders'];
-  if (b.readBigUInt64LE(120) !== 0n) throw new PatchError('BAD_RESERVED', 'header field reserved1 is not 0');
+  const coders = [0, 1, 2].map((i) => readCoder(b, 96 + 8 * i, STREAM_NAMES[i]!, formatVersion)) as PatchHeader['coders'];
+  const pointerWindows = readWindows(b, formatVersion, coders[1].transform);
   return {
     formatVersion,
     compressor,
@@ -231,8 +250,28 @@ export function parsePatchHeader(input: Uint8Array): PatchHeader {
     chunkSize,
     maxBodyLen,
     coders,
+    pointerWindows,
     tableDigest: hexOf(b, TABLE_DIGEST_OFFSET),
   };
+}
+
+/** Header offset 120: `reserved1` (zero) in v1 and without transform 1, else two pointer windows (section 3). */
+function readWindows(b: Buffer, formatVersion: number, diffTransform: number): PointerWindows {
+  if (formatVersion < 2 || diffTransform !== TRANSFORM_POINTERS) {
+    if (b.readBigUInt64LE(120) !== 0n) {
+      const why = formatVersion < 2 ? 'reserved1 is not 0 (v1)' : 'pointer_windows is not 0 although coder[diff].transform is 0';
+      throw new PatchError('BAD_RESERVED', `header field ${why}`);
+    }
+    return NO_WINDOWS;
+  }
+  const w: PointerWindows = [
+    [b.readUInt16LE(120), b.readUInt16LE(122)],
+    [b.readUInt16LE(124), b.readUInt16LE(126)],
+  ];
+  w.forEach(([lo, hi], i) => {
+    if (lo > hi) throw new PatchError('BAD_POINTER_WINDOW', `header field pointer_windows[${i}] = ${lo}..${hi}: lo is above hi`);
+  });
+  return w;
 }
 
 /** Parses the chunk table (FORMAT.md section 4), checks the table digest and every entry's limits. */

@@ -1,4 +1,4 @@
-/** Delta module API: furrow patch format v1 (FORMAT.md), encoder, reference applier, patch cache. */
+/** Delta module API: furrow patch format v1/v2 (FORMAT.md), encoder, reference applier, patch cache. */
 export { PatchError } from './errors.ts';
 export {
   bodiesStart,

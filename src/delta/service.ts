@@ -76,8 +76,12 @@ export class DeltaService implements Service, PatchProvider {
     const repo = this.builder?.patches;
     if (!repo || fromSha256 === toSha256) return undefined;
     const row = repo.get(fromSha256, toSha256);
-    if (row && this.ctx.blobs.has(row.id)) return info(row);
-    return undefined;
+    return row && this.usable(row) ? info(row) : undefined;
+  }
+
+  /** Stored, and in a format the fleet decodes (`delta.formatVersion` may have been lowered since it was built). */
+  private usable(row: PatchRow): boolean {
+    return this.ctx.blobs.has(row.id) && row.formatVersion <= this.ctx.config.delta.formatVersion;
   }
 
   request(fromSha256: string, toSha256: string): void {
@@ -103,7 +107,7 @@ export class DeltaService implements Service, PatchProvider {
     const failedAt = this.failed.get(key);
     if (failedAt !== undefined && this.ctx.clock.monotonic() - failedAt < FAILURE_BACKOFF_MS) return;
     const existing = this.builder?.patches.get(fromSha256, toSha256);
-    if (existing && this.ctx.blobs.has(existing.id)) return;
+    if (existing && this.usable(existing)) return;
     this.queued.add(key);
     void this.queue.add(async () => {
       try {

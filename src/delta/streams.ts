@@ -3,6 +3,7 @@
  * varints, byte-wise diffs against the base, and extra bytes, built from a list of matches.
  */
 import type { Match } from './matches.ts';
+import { diffRun, hasWindows, NO_WINDOWS, PointerModel, type PointerWindows } from './pointers.ts';
 
 export interface RawChunk {
   outputOffset: number;
@@ -47,8 +48,11 @@ function zigzag(s: number): number {
   return s >= 0 ? s * 2 : -s * 2 - 1;
 }
 
-/** Builds the three raw streams of each chunk; chunk i covers output `[ends[i-1] ?? 0, ends[i])`. */
-export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], ends: number[]): RawChunk[] {
+/**
+ * Builds the three raw streams of each chunk; chunk i covers output `[ends[i-1] ?? 0, ends[i])`. With
+ * pointer windows the diff stream is predicted (FORMAT.md section 5.2, a fresh model per chunk).
+ */
+export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matches: Match[], ends: number[], windows: PointerWindows = NO_WINDOWS): RawChunk[] {
   const chunks: RawChunk[] = [];
   let mi = 0;
   for (let k = 0; k < ends.length; k++) {
@@ -61,12 +65,16 @@ export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matche
     let dn = 0;
     let xn = 0;
     let oldPos = 0;
-    // the entry being built: its diff/extra lengths and where its diff run ends in the base
-    let pend: { diff: number; extra: number; oldEnd: number } | undefined;
+    const model = hasWindows(windows) ? new PointerModel(windows) : undefined;
+    // the entry being built: its diff/extra lengths, where its diff run starts in the output and ends
+    // in the base (its diff bytes are written when it is complete: prediction works per entry)
+    let pend: { diff: number; extra: number; oldEnd: number; outStart: number } | undefined;
     const flush = (nextOld: number) => {
       if (!pend) {
         if (nextOld !== oldPos) ctrl.varint(0), ctrl.varint(0), ctrl.varint(zigzag(nextOld - oldPos));
       } else {
+        diffRun(diff, dn, newImg, pend.outStart, oldImg, pend.oldEnd - pend.diff, pend.diff, model);
+        dn += pend.diff;
         ctrl.varint(pend.diff);
         ctrl.varint(pend.extra);
         ctrl.varint(zigzag(nextOld - pend.oldEnd));
@@ -81,13 +89,12 @@ export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matche
       if (m && m.newStart <= pos) {
         const end = Math.min(ce, m.newStart + m.len);
         const o = m.oldStart + (pos - m.newStart);
-        for (let i = pos, j = o; i < end; i++, j++) diff[dn++] = newImg[i]! - oldImg[j]!;
         if (pend && pend.extra === 0 && pend.oldEnd === o) {
           pend.diff += end - pos;
           pend.oldEnd += end - pos;
         } else {
           if (pend || o !== oldPos) flush(o);
-          pend = { diff: end - pos, extra: 0, oldEnd: o + end - pos };
+          pend = { diff: end - pos, extra: 0, oldEnd: o + end - pos, outStart: pos };
         }
         pos = end;
       } else {
@@ -95,7 +102,7 @@ export function buildChunkStreams(oldImg: Uint8Array, newImg: Uint8Array, matche
         extra.set(newImg.subarray(pos, end), xn);
         xn += end - pos;
         if (pend) pend.extra += end - pos;
-        else pend = { diff: 0, extra: end - pos, oldEnd: oldPos };
+        else pend = { diff: 0, extra: end - pos, oldEnd: oldPos, outStart: pos };
         pos = end;
       }
     }

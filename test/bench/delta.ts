@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { applyPatch, coderRamBytes, encodeFullImage, encodePatch, parsePatchHeader } from '../../src/delta/index.ts';
+import { TRANSFORM_POINTERS } from '../../src/delta/format.ts';
+import { TABLE_ENTRIES } from '../../src/delta/pointers.ts';
 
 const CORPUS = resolve(process.env.FURROW_CORPUS ?? join(import.meta.dirname, '../../../shared/firmware-corpus'));
 
@@ -77,8 +79,9 @@ try {
     const applyMs = performance.now() - t0;
     if (!out.equals(newImg)) throw new Error(`${pair.name}: furrow patch does not reproduce the new image`);
     const h = parsePatchHeader(patch);
-    const ram = h.coders.reduce((n, c) => n + coderRamBytes(c), 0);
-    rows.push(['furrow patch v1 (verified)', String(patch.length), pct(patch.length, newImg.length), `${(encMs / 1000).toFixed(2)} s`, `${encCpu.toFixed(2)} s`, `${applyMs.toFixed(0)} ms`, `${(ram / 1024).toFixed(1)} KiB + ${(h.maxBodyLen / 1024).toFixed(0)} KiB flash staging`]);
+    // coders, plus the pointer-prediction table when the patch uses it (FORMAT.md 6.3)
+    const ram = h.coders.reduce((n, c) => n + coderRamBytes(c), 0) + (h.coders[1].transform === TRANSFORM_POINTERS ? 4 * TABLE_ENTRIES : 0);
+    rows.push([`furrow patch v${h.formatVersion} (verified)`, String(patch.length), pct(patch.length, newImg.length), `${(encMs / 1000).toFixed(2)} s`, `${encCpu.toFixed(2)} s`, `${applyMs.toFixed(0)} ms`, `${(ram / 1024).toFixed(1)} KiB + ${(h.maxBodyLen / 1024).toFixed(0)} KiB flash staging`]);
 
     t0 = performance.now();
     cpu0 = cpuSeconds();

@@ -125,6 +125,42 @@ describe('patch cache service', () => {
     expect(s.get(v3, v3)).toBeUndefined();
   });
 
+  it('builds v2 patches for app images, and rebuilds them as v1 when delta.formatVersion is lowered to 1', async () => {
+    // an ESP-IDF app image header (magic 0xE9, one segment at 0x3F400020) gives the base pointer windows
+    const app = (data: Buffer) => {
+      const h = Buffer.alloc(32);
+      h[0] = 0xe9;
+      h[1] = 1;
+      h.writeUInt32LE(0x3f400020, 24);
+      h.writeUInt32LE(data.length, 28);
+      return Buffer.concat([h, data]);
+    };
+    const [oldApp, newApp] = [app(oldImg), app(newImg)];
+    const v1 = addRelease(ctx, '1.0', oldApp);
+    const v2 = addRelease(ctx, '1.1', newApp);
+    let s = await service(ctx);
+    s.request(v1, v2);
+    await s.idle();
+    const built = s.get(v1, v2)!;
+    expect(parsePatchHeader(ctx.blobs.get(built.id)).formatVersion).toBe(2);
+    expect(new PatchRepo(ctx.db).get(v1, v2)!.formatVersion).toBe(2);
+    await s.stop();
+    services.splice(0);
+    ctx.db.close();
+
+    ctx = context('delta: { formatVersion: 1 }');
+    s = await service(ctx);
+    await s.idle();
+    expect(s.get(v1, v2)).toBeUndefined(); // the stored v2 patch is never offered to a v1 fleet
+    s.request(v1, v2);
+    await s.idle();
+    const rebuilt = s.get(v1, v2)!;
+    const patch = ctx.blobs.get(rebuilt.id);
+    expect(parsePatchHeader(patch).formatVersion).toBe(1);
+    expect(new PatchRepo(ctx.db).get(v1, v2)!.formatVersion).toBe(1);
+    expect(applyPatch(oldApp, patch).equals(newApp)).toBe(true);
+  });
+
   it('builds what the newest release still lacks after a restart', async () => {
     const v1 = addRelease(ctx, '1.0', oldImg);
     const v2 = addRelease(ctx, '1.1', newImg);

@@ -152,7 +152,7 @@ int furrow_manifest_verify(const struct furrow_port *port, const uint8_t *buf, s
         seen |= 1u << key;
     }
     /* required: 1,2,3,4,6,7,8,9,10,11,12 */
-    if (c.err || c.p != c.end || (seen & 0x1FDE) != 0x1FDE || mver != 1 || format != 1)
+    if (c.err || c.p != c.end || (seen & 0x1FDE) != 0x1FDE || mver != 1 || format - 1 > 1) /* patch formats 1 and 2 */
         return FURROW_ERR_CBOR;
     if (strcmp(device, t->device_id) || strcmp(m->product, t->product))
         return FURROW_ERR_WRONG_DEVICE;

@@ -1,5 +1,5 @@
 /*
- * furrow patch v1 decoder. Section numbers refer to src/delta/FORMAT.md.
+ * furrow patch v1/v2 decoder. Section numbers refer to src/delta/FORMAT.md.
  */
 #include "furrow_patch.h"
 #include "furrow_errors.h"
@@ -74,11 +74,12 @@ static int parse_header(struct furrow_patch *p)
     uint32_t ram = 0, staging = p->port->region_size(p->port->arg, FURROW_STAGING);
     int i;
     static const uint8_t zero[32];
-    /* magic, version 1.0, header size 160; then one chunk table, flags (bit 0: full image), two zero bytes */
-    static const uint8_t fixed[8] = { 'F', 'R', 'W', 'P', 1, 0, 160, 0 };
-    uint32_t flags = furrow_le32(h + 8);
-    if (memcmp(h, fixed, sizeof fixed) || (flags | 0x100) != 0x101 || (flags >> 8) != (base_size == 0) ||
-        memcmp(h + 120, zero, 8))
+    /* version 1 or 2 with header size 160 (0 or 1 here); then one chunk table, flags (bit 0: full
+     * image), two zero bytes; transform 1 (pointer prediction, §5.2) only on the diff coder of v2 */
+    uint32_t v2 = furrow_le32(h + 4) - 0x00A00001u, flags = furrow_le32(h + 8), xform = h[105];
+    if (memcmp(h, "FRWP", 4) || v2 > 1 || (flags | 0x100) != 0x101 || (flags >> 8) != (base_size == 0) ||
+        xform > v2 || (xform ? h[120] + (h[121] << 8) > h[122] + (h[123] << 8) || h[124] + (h[125] << 8) > h[126] + (h[127] << 8)
+                             : memcmp(h + 120, zero, 8) != 0))
         return FURROW_ERR_PATCH_HEADER;
     p->count = furrow_le32(h + 84);
     if (result_size == 0 || result_size > MAX_RESULT || p->count == 0 || p->count > 4096 || chunk_size < 4096 ||
@@ -92,9 +93,9 @@ static int parse_header(struct furrow_patch *p)
         return FURROW_ERR_TOO_BIG;
     for (i = 0; i < 3; i++) {
         const uint8_t *c = h + 96 + 8 * i;
-        uint32_t word = furrow_le32(c), dict = furrow_le32(c + 4); /* props byte, three zero bytes */
+        uint32_t word = furrow_le32(c), dict = furrow_le32(c + 4); /* props, transform, two zero bytes */
         unsigned props = word & 0xFF, lc = props % 9, lp = (props / 9) % 5;
-        if (props >= 9 * 5 * 5 || lc + lp > 4 || (word >> 8) || dict < 4096 || dict > 65536)
+        if (props >= 9 * 5 * 5 || lc + lp > 4 || (word >> 8) != (i == 1 ? xform : 0) || dict < 4096 || dict > 65536)
             return FURROW_ERR_PATCH_HEADER;
         ram += (uint32_t)furrow_lzma_probs_count(lc, lp) * 2 + dict;
     }

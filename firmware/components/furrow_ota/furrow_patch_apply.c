@@ -81,8 +81,12 @@ int furrow_apply_chunk(struct furrow_patch *p)
     struct furrow_patch_chunk *c = &p->ch;
     uint8_t want[32], got[32];
     uint32_t i, n, pos, end = c->out_off + c->out_len, old = 0, base_size = furrow_le32(p->hdr + 12);
-    uint32_t ram = 0, wins = 0;
+    uint32_t ram = 0, wins = 0, win[4], xform = p->hdr[105];
     int k, r;
+
+    for (k = 0; k < 4; k++) /* §5.2 pointer windows in 64 KiB units: win[0] + win[1] = start, length, ... */
+        win[k] = (p->hdr[120 + 2 * k] | (uint32_t)p->hdr[121 + 2 * k] << 8) - (k & 1 ? win[k - 1] : 0);
+    memset(p->shift, 0, sizeof p->shift);
 
     /* body digest before decoding a byte */
     if ((r = furrow_flash_sha256(port, FURROW_STAGING, p->body_area, furrow_body_len(c), p->buf[0], sizeof p->buf[0], got)) != 0)
@@ -130,14 +134,29 @@ int furrow_apply_chunk(struct furrow_patch *p)
         /* dlen bytes of diff (coder 1) added to the base at old, then elen extra bytes (coder 2) */
         while (dlen + elen) {
             uint32_t *left = dlen ? &dlen : &elen;
-            n = *left < sizeof p->buf[0] ? *left : (uint32_t)sizeof p->buf[0];
+            /* a piece that does not end the run ends at a 4-aligned output offset, so no predicted
+             * word (§5.2) straddles two pieces */
+            n = (uint32_t)sizeof p->buf[0] - (p->out_pos & 3);
+            if (*left < n)
+                n = *left;
             if (dlen && port->flash_read(port->arg, p->base_slot, old, p->buf[0], n))
                 return FURROW_ERR_IO;
             if ((r = fill(p, dlen ? 1 : 2, p->buf[1], n)) != 0)
                 return r;
             if (dlen) {
-                for (i = 0; i < n; i++)
-                    p->buf[1][i] = (uint8_t)(p->buf[1][i] + p->buf[0][i]);
+                uint8_t *d = p->buf[1], *b = p->buf[0];
+                for (i = 0; i < n; i++) {
+                    uint32_t v, hi;
+                    if (xform && !((p->out_pos + i) & 3) && n - i >= 4 &&
+                        ((hi = (v = furrow_le32(b + i)) >> 16) - win[0] < win[1] || hi - win[2] < win[3])) {
+                        uint32_t *s = p->shift + ((v >> 14) & 511), j;
+                        for (j = 0; j < 4; j++)
+                            d[i + j] = (uint8_t)(d[i + j] + ((v + *s) >> (8 * j)));
+                        *s = furrow_le32(d + i) - v;
+                        i += 3;
+                    } else
+                        d[i] = (uint8_t)(d[i] + b[i]);
+                }
                 old += n;
             }
             if ((r = emit(p, p->buf[1], n)) != 0)

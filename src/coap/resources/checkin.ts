@@ -1,6 +1,6 @@
 /** POST /c — check-in (PROTOCOL.md): who the device is, what it runs; answers nothing / later / update. */
 import { encodeCbor, toBytes, toInt, toUint, uint, type CborMap } from '../../manifest/cbor.ts';
-import { signManifest, PATCH_FORMAT_FURROW_V1 } from '../../manifest/delivery.ts';
+import { signManifest } from '../../manifest/delivery.ts';
 import { readPatchDigests } from '../../manifest/patch-header.ts';
 import type { CheckinFacts, PatchInfo } from '../../policy.ts';
 import type { DeviceRow } from '../../store/devices.ts';
@@ -145,7 +145,8 @@ export class CheckinResource implements Resource {
             baseSha256: h.full ? undefined : h.baseSha256,
             patchSha256: Buffer.from(patch.id, 'hex'),
             patchSize: bytes.length,
-            patchFormat: PATCH_FORMAT_FURROW_V1,
+            // the device refuses a format it cannot decode before downloading a byte of the patch
+            patchFormat: h.formatVersion,
             chunkTableDigest: h.tableDigest,
             resultSha256: h.resultSha256,
             resultSize: h.resultSize,

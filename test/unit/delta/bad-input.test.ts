@@ -56,9 +56,9 @@ describe('bad patches', () => {
 
   it('refuses a wrong magic and a newer format version', () => {
     expect(failure(() => applyPatch(oldImg, mut((p) => p.write('BSDI', 0)))).code).toBe('PATCH_BAD_MAGIC');
-    const e = failure(() => applyPatch(oldImg, mut((p) => p.writeUInt16LE(2, 4))));
+    const e = failure(() => applyPatch(oldImg, mut((p) => p.writeUInt16LE(3, 4))));
     expect(e.code).toBe('PATCH_UNSUPPORTED_VERSION');
-    expect(e.message).toMatch(/format_version = 2/);
+    expect(e.message).toMatch(/format_version = 3/);
   });
 
   it.each([

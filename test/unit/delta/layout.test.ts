@@ -58,9 +58,9 @@ describe('structural patch read (readPatchLayout) next to the full header check'
     const foreign = Buffer.from(patch);
     foreign.write('XXXX', 0, 'latin1');
     expect(codeOf(() => readPatchLayout(foreign))).toBe('BAD_MAGIC');
-    const v2 = sealTable(Buffer.from(patch));
-    v2.writeUInt16LE(2, 4);
-    expect(codeOf(() => readPatchLayout(v2))).toBe('UNSUPPORTED_VERSION');
+    const v3 = sealTable(Buffer.from(patch));
+    v3.writeUInt16LE(3, 4);
+    expect(codeOf(() => readPatchLayout(v3))).toBe('UNSUPPORTED_VERSION');
     const none = Buffer.from(patch);
     none.writeUInt32LE(0, 84);
     expect(codeOf(() => readPatchLayout(none))).toBe('BAD_CHUNK_COUNT');

@@ -2,14 +2,20 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyPatch, encodePatch, HEADER_SIZE, parsePatchHeader, StreamingApplier } from '../../../src/delta/index.ts';
 import { bodiesStart } from '../../../src/delta/format.ts';
+import type { PointerWindows } from '../../../src/delta/pointers.ts';
 import { editedPair } from './fixtures.ts';
 
-describe('streaming and resuming', () => {
+// v2: pointer windows over the whole address space, so every aligned word of a diff run is predicted
+describe.each([
+  ['v1', {}],
+  ['v2 with pointer prediction', { pointerWindows: [[0, 0xffff], [0, 0]] as PointerWindows }],
+])('streaming and resuming (%s)', (label, opts) => {
   const { oldImg, newImg } = editedPair(21, 150_000);
   let patch: Buffer;
 
   beforeAll(async () => {
-    patch = await encodePatch(oldImg, newImg, { chunkSize: 16_384 });
+    patch = await encodePatch(oldImg, newImg, { chunkSize: 16_384, ...opts });
+    expect(parsePatchHeader(patch).formatVersion).toBe(label === 'v1' ? 1 : 2);
   });
 
   it('produces the image when fed one byte at a time', () => {

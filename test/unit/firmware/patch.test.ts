@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parsePatchHeader } from '../../../src/delta/format.ts';
 import { CORPUS_PAIRS, corpusPath, readCorpus } from '../../helpers/corpus.ts';
 import { tempDir } from '../../helpers/tmp.ts';
 import { buildFirmware, corpusPatch, events, run } from './fw.ts';
@@ -40,6 +41,8 @@ describe('furrow patch decoder (C) on corpus patches made by the TypeScript enco
   for (const pair of CORPUS_PAIRS) {
     it(`applies ${pair.name} byte-exact into the passive slot`, async () => {
       const patch = await corpusPatch(pair.from, pair.to);
+      // a v2 patch: the decoder's pointer prediction (FORMAT.md 5.2) is exercised on real firmware
+      expect(parsePatchHeader(readFileSync(patch)).coders[1].transform).toBe(1);
       const dir = flashDir();
       const r = apply(dir, corpusPath(pair.from), patch);
       expect(r.last, r.stderr).toMatchObject({ event: 'done' });
@@ -128,7 +131,7 @@ describe('furrow patch decoder (C) on corpus patches made by the TypeScript enco
   it('refuses a header with an unknown format version', async () => {
     const pair = CORPUS_PAIRS[0]!;
     const patch = Buffer.from(readFileSync(await corpusPatch(pair.from, pair.to)));
-    patch.writeUInt16LE(2, 4);
+    patch.writeUInt16LE(3, 4);
     const dir = flashDir();
     const f = join(dir, 'v2.patch');
     writeFileSync(f, patch);

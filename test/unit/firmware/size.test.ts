@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FIRMWARE } from './fw.ts';
 
 describe('firmware size on the ESP32-C3 (riscv64-unknown-elf-gcc -march=rv32imc -mabi=ilp32 -Os)', () => {
-  it('keeps the patch decoder under 8 KB of code with no static RAM, and reports the rest', () => {
+  it('keeps the patch decoder under 8 KB and decoder + state machine under 8.5 KB of code, with no static RAM', () => {
     const out = execFileSync('make', ['-s', '-C', FIRMWARE, 'size'], { encoding: 'utf8' });
     console.log(out);
     const line = (what: string) => {
@@ -17,7 +17,9 @@ describe('firmware size on the ESP32-C3 (riscv64-unknown-elf-gcc -march=rv32imc 
     // linked image (firmware/size/link.sh): calls inside it relaxed as on the device, calls out of it
     // (libc in ROM, crypto/CoAP/manifest, furrow_strerror) kept at full length
     const machine = line('decoder \\+ state machine \\(no crypto/CoAP\\)');
-    expect(machine.text).toBeLessThanOrEqual(8 * 1024);
+    // 8 KB until pointer prediction (format v2, +382 B); those bytes of flash, once, save ~4 KB of
+    // airtime on every point-release update (src/delta/FORMAT.md section 10)
+    expect(machine.text).toBeLessThanOrEqual(8.5 * 1024);
     expect(machine.data + machine.bss).toBe(0);
     expect(out).toMatch(/== linked images/);
     // decoder RAM on the target: struct furrow_patch (coders, windows, buffers), peak stack on top

@@ -1,5 +1,5 @@
 /*
- * Streaming decoder for the furrow patch format v1 (src/delta/FORMAT.md), detools style:
+ * Streaming decoder for the furrow patch format v1 and v2 (src/delta/FORMAT.md), detools style:
  * furrow_patch_init() (fresh or resumed), furrow_patch_process() with patch bytes in order as they
  * arrive, furrow_patch_finalize() to check the result digest.
  *
@@ -10,8 +10,9 @@
  * furrow_patch_init() to continue where it stopped (staged bytes are never needed again).
  *
  * RAM: sizeof(struct furrow_patch) = FURROW_PATCH_CODER_RAM (53 248 bytes: probabilities + windows of
- * the three LZMA coders, enough for the v1 defaults lc=lp=0, dict 4/16/16 KiB) + state and buffers:
- * 55 096 bytes on rv32 (ESP32-C3, `make size`), 55 200 on x86-64; no heap; peak stack 624 bytes
+ * the three LZMA coders, enough for the encoder's defaults lc=lp=0, dict 4/16/16 KiB) + the 2 048-byte
+ * pointer-prediction table + state and buffers: 57 144 bytes on rv32 (ESP32-C3, `make size`); no heap;
+ * peak stack 640 bytes
  * (furrow_patch_process, from the call graph) plus the port's callbacks. Total under the 64 KB budget.
  */
 #ifndef FURROW_PATCH_H
@@ -70,6 +71,7 @@ struct furrow_patch {
     struct furrow_lzma lz[3];
     uint8_t buf[2][256];
     uint8_t obuf[256]; /* output is written in whole 256-byte flash pages */
+    uint32_t shift[512]; /* §5.2 pointer prediction: learnt shift per 16 KiB page, reset per chunk */
     union {
         uint16_t probs[FURROW_PATCH_CODER_RAM / 2];
         uint8_t bytes[FURROW_PATCH_CODER_RAM];
