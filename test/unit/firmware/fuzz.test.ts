@@ -24,12 +24,15 @@ describe('fuzzing the firmware parsers under ASan/UBSan', () => {
     buildFirmware('fuzz');
     const base = readCorpus('wled-esp32/0.14.3.bin').subarray(0, 18 * 1024);
     const next = Buffer.from(readCorpus('wled-esp32/0.14.4.bin').subarray(0, 20 * 1024));
-    const patch = await encodePatch(base, next, { chunkSize: 16384 });
+    // the prefix cuts the image's segment table, so give the windows explicitly: the seed is a v2
+    // patch and mutations reach the pointer-prediction path (FORMAT.md 5.2)
+    const patch = await encodePatch(base, next, { chunkSize: 16384, pointerWindows: [[0x3f40, 0x3f45], [0x3ffb, 0x401c]] });
+    expect(patch.readUInt16LE(4)).toBe(2);
     const lzma = execFileSync('xz', ['--format=raw', '--lzma1=lc=0,lp=0,pb=0,dict=4KiB', '-c'], { input: next.subarray(0, 6000) });
     const manifest = signManifest(
       {
         sequence: 1, product: 'farm-sensor', deviceId: 'sensor-1', baseSha256: Buffer.alloc(32, 0xab), patchSha256: Buffer.alloc(32, 1),
-        patchSize: 1000, patchFormat: 1, chunkTableDigest: Buffer.alloc(32, 2), resultSha256: Buffer.alloc(32, 3), resultSize: 5000,
+        patchSize: 1000, patchFormat: 2, chunkTableDigest: Buffer.alloc(32, 2), resultSha256: Buffer.alloc(32, 3), resultSize: 5000,
         secureVersion: 1, releaseStatement: Buffer.from([0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x41, 0x00, 0x40]), version: '1.2.3',
       },
       generateEs256KeyPair().privateKey,
