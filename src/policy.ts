@@ -14,6 +14,8 @@ export interface CheckinFacts {
   battery?: number;
   /** The transfer the device says it is in the middle of, if any. */
   inProgress?: { patchId: string; offset: number };
+  /** Highest furrow patch format the device decodes (check-in key 10); absent = 1. */
+  patchFormat?: number;
 }
 
 export type UpdateDecision =
@@ -75,6 +77,7 @@ export interface PatchInfo {
  * answers "come back later" meanwhile.
  */
 export interface PatchProvider {
-  get(fromSha256: string, toSha256: string): PatchInfo | undefined;
-  request(fromSha256: string, toSha256: string): void;
+  /** `formatCap`: the highest furrow patch format the device decodes (check-in key 10; 1 when it does not say). */
+  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined;
+  request(fromSha256: string, toSha256: string, formatCap: number): void;
 }

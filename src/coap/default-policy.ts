@@ -5,6 +5,7 @@
 import type { Db } from '../store/database.ts';
 import type { AdmitResult, CheckinFacts, PatchInfo, PatchProvider, TransmitGate, UpdateDecision, UpdatePolicy } from '../policy.ts';
 import { ReleaseRepo } from '../store/releases.ts';
+import { PatchRepo } from '../store/patches.ts';
 
 export class NewestReleasePolicy implements UpdatePolicy {
   private readonly releases: ReleaseRepo;
@@ -32,11 +33,9 @@ export const admitAll: TransmitGate = {
 export class StoredPatchProvider implements PatchProvider {
   constructor(private readonly db: Db) {}
 
-  get(fromSha256: string, toSha256: string): PatchInfo | undefined {
-    const r = this.db
-      .prepare('SELECT id, size, kind, from_sha256, to_sha256 FROM patches WHERE from_sha256 = ? AND to_sha256 = ?')
-      .get(fromSha256, toSha256) as { id: string; size: number; kind: 'delta' | 'full'; from_sha256: string; to_sha256: string } | undefined;
-    return r ? { id: r.id, size: r.size, kind: r.kind, fromSha256: r.kind === 'full' ? null : r.from_sha256, toSha256: r.to_sha256 } : undefined;
+  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined {
+    const r = new PatchRepo(this.db).best(fromSha256, toSha256, formatCap);
+    return r ? { id: r.id, size: r.size, kind: r.kind, fromSha256: r.kind === 'full' ? null : r.fromSha256, toSha256: r.toSha256 } : undefined;
   }
 
   request(): void {

@@ -9,7 +9,7 @@ import type { Db } from '../store/database.ts';
 import { PatchRepo, type PatchRow } from '../store/patches.ts';
 import { ReleaseRepo } from '../store/releases.ts';
 import type { DeltaConfig } from './config.ts';
-import { parsePatchHeader } from './format.ts';
+import { FORMAT_VERSION, parsePatchHeader } from './format.ts';
 import { BuildWorker } from './off-thread.ts';
 
 export interface BuildProgress {
@@ -50,23 +50,24 @@ export class PatchBuilder {
       maxBodyLen: this.config().stagingBytes,
       onProgress: (d, t) => onProgress?.({ phase: 'full', fraction: d / t }),
     });
-    return this.store(patch, '', toSha256, 'full', { deltaSize: null, fullSize: patch.length, buildMs: this.now() - t0 });
+    return this.store(patch, '', toSha256, 1, 'full', { deltaSize: null, fullSize: patch.length, buildMs: this.now() - t0 });
   }
 
   /**
-   * The patch for a device on `fromSha256` to reach `toSha256`. A base that is not a stored release
+   * The patch for a device on `fromSha256` to reach `toSha256` that decodes patch formats up to
+   * `formatCap` (default and upper limit: `delta.formatVersion`). A base that is not a stored release
    * (so no bytes to diff against) gets the full image. `force` rebuilds even when a row exists.
    */
-  async build(fromSha256: string, toSha256: string, opts: { force?: boolean; onProgress?: (p: BuildProgress) => void } = {}): Promise<BuildResult> {
-    const cur = this.patches.get(fromSha256, toSha256);
-    // a patch in a newer format than the fleet decodes (config lowered since) is built again
-    if (cur && !opts.force && this.blobs.has(cur.id) && cur.formatVersion <= this.config().formatVersion) return { row: cur, cached: true };
+  async build(fromSha256: string, toSha256: string, opts: { formatCap?: number; force?: boolean; onProgress?: (p: BuildProgress) => void } = {}): Promise<BuildResult> {
+    const formatCap = this.effectiveCap(opts.formatCap);
+    const cur = this.patches.get(fromSha256, toSha256, formatCap);
+    if (cur && !opts.force && this.blobs.has(cur.id)) return { row: cur, cached: true };
     const report = opts.onProgress ?? (() => undefined);
     const full = await this.full(toSha256, (p) => report({ phase: 'full', fraction: 0.2 * p.fraction }));
     if (fromSha256 === toSha256) throw new InputError('DELTA_SAME_IMAGE', `base and target are the same image ${toSha256.slice(0, 12)}: nothing to build`);
     const baseKnown = this.releases.get(fromSha256) !== undefined && this.blobs.has(fromSha256);
     if (!baseKnown) {
-      const row = { ...full, fromSha256, createdAt: this.now() };
+      const row = { ...full, fromSha256, formatCap, createdAt: this.now() };
       this.patches.put(row);
       return { row, cached: false };
     }
@@ -76,7 +77,7 @@ export class PatchBuilder {
     report({ phase: 'diff', fraction: 0.2 });
     const delta = await this.worker.encode(oldImg, newImg, {
       maxBodyLen: this.config().stagingBytes,
-      formatVersion: this.config().formatVersion,
+      formatVersion: formatCap === 1 ? 1 : 2,
       onProgress: (d, t) => report({ phase: 'compress', fraction: 0.5 + 0.45 * (d / t) }),
     });
     report({ phase: 'store', fraction: 0.95 });
@@ -84,9 +85,9 @@ export class PatchBuilder {
     const meta = { deltaSize: delta.length, fullSize: full.size, buildMs: this.now() - t0 };
     const row =
       delta.length <= limit
-        ? this.store(delta, fromSha256, toSha256, 'delta', meta)
+        ? this.store(delta, fromSha256, toSha256, formatCap, 'delta', meta)
         : (() => {
-            const r: PatchRow = { ...full, fromSha256, createdAt: this.now(), ...meta };
+            const r: PatchRow = { ...full, fromSha256, formatCap, createdAt: this.now(), ...meta };
             this.patches.put(r);
             return r;
           })();
@@ -113,13 +114,19 @@ export class PatchBuilder {
     }
   }
 
-  private store(patch: Buffer, fromSha256: string, toSha256: string, kind: 'delta' | 'full', meta: Pick<PatchRow, 'deltaSize' | 'fullSize' | 'buildMs'>): PatchRow {
+  /** The format cap a build uses: what the devices decode, never above `delta.formatVersion` or what this encoder writes. */
+  effectiveCap(deviceCap?: number): number {
+    return Math.max(1, Math.min(deviceCap ?? FORMAT_VERSION, this.config().formatVersion, FORMAT_VERSION));
+  }
+
+  private store(patch: Buffer, fromSha256: string, toSha256: string, formatCap: number, kind: 'delta' | 'full', meta: Pick<PatchRow, 'deltaSize' | 'fullSize' | 'buildMs'>): PatchRow {
     const h = parsePatchHeader(patch);
     const id = this.blobs.put(patch);
     const row: PatchRow = {
       id,
       fromSha256,
       toSha256,
+      formatCap,
       kind,
       size: patch.length,
       formatVersion: h.formatVersion,

@@ -18,7 +18,7 @@ export const deltaConfigSchema = z
     formatVersion: z
       .union([z.literal(1), z.literal(2)])
       .default(2)
-      .describe('Highest furrow patch format the fleet decodes: 2 adds pointer prediction (FORMAT.md 5.2, smaller patches); 1 for firmware built before it'),
+      .describe('Highest furrow patch format the gateway builds: 2 adds pointer prediction (FORMAT.md 5.2, smaller patches). Devices whose check-in says they decode less (key 10; older firmware sends none = 1) get a patch of their own format either way'),
     buildOnRelease: z
       .boolean()
       .default(true)

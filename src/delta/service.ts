@@ -72,21 +72,16 @@ export class DeltaService implements Service, PatchProvider {
     return this.queue.onIdle();
   }
 
-  get(fromSha256: string, toSha256: string): PatchInfo | undefined {
-    const repo = this.builder?.patches;
-    if (!repo || fromSha256 === toSha256) return undefined;
-    const row = repo.get(fromSha256, toSha256);
-    return row && this.usable(row) ? info(row) : undefined;
+  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined {
+    const builder = this.builder;
+    if (!builder || fromSha256 === toSha256) return undefined;
+    const row = builder.patches.best(fromSha256, toSha256, builder.effectiveCap(formatCap));
+    return row && this.ctx.blobs.has(row.id) ? info(row) : undefined;
   }
 
-  /** Stored, and in a format the fleet decodes (`delta.formatVersion` may have been lowered since it was built). */
-  private usable(row: PatchRow): boolean {
-    return this.ctx.blobs.has(row.id) && row.formatVersion <= this.ctx.config.delta.formatVersion;
-  }
-
-  request(fromSha256: string, toSha256: string): void {
+  request(fromSha256: string, toSha256: string, formatCap: number): void {
     if (fromSha256 === toSha256) return;
-    this.enqueue(fromSha256, toSha256);
+    this.enqueue(fromSha256, toSha256, formatCap);
   }
 
   private onRelease(e: FurrowEvents['release.added']): void {
@@ -95,23 +90,26 @@ export class DeltaService implements Service, PatchProvider {
   }
 
   private planFor(product: string, toSha256: string): void {
-    const bases = new DeviceRepo(this.ctx.db).runningImages(product).filter((s) => s !== toSha256);
-    this.log.info({ product, to: toSha256.slice(0, 12), bases: bases.length }, 'planning patches for release');
-    this.enqueue('', toSha256);
-    for (const b of bases) this.enqueue(b, toSha256);
+    const bases = new DeviceRepo(this.ctx.db).runningImageFormats(product).filter((b) => b.sha256 !== toSha256);
+    this.log.info({ product, to: toSha256.slice(0, 12), bases: new Set(bases.map((b) => b.sha256)).size }, 'planning patches for release');
+    this.enqueue('', toSha256, 1);
+    for (const b of bases) this.enqueue(b.sha256, toSha256, b.patchFormat);
   }
 
-  private enqueue(fromSha256: string, toSha256: string): void {
-    const key = `${fromSha256}>${toSha256}`;
+  private enqueue(fromSha256: string, toSha256: string, deviceCap: number): void {
+    const builder = this.builder;
+    // devices that decode more than the fleet setting allows share the capped build
+    const formatCap = builder ? builder.effectiveCap(deviceCap) : 1;
+    const key = `${fromSha256}>${toSha256}@${formatCap}`;
     if (this.stopped || this.queued.has(key)) return;
     const failedAt = this.failed.get(key);
     if (failedAt !== undefined && this.ctx.clock.monotonic() - failedAt < FAILURE_BACKOFF_MS) return;
-    const existing = this.builder?.patches.get(fromSha256, toSha256);
-    if (existing && this.usable(existing)) return;
+    const existing = fromSha256 === '' ? builder?.patches.full(toSha256) : builder?.patches.get(fromSha256, toSha256, formatCap);
+    if (existing && this.ctx.blobs.has(existing.id)) return;
     this.queued.add(key);
     void this.queue.add(async () => {
       try {
-        if (!(await this.buildOne(fromSha256, toSha256))) this.failed.set(key, this.ctx.clock.monotonic());
+        if (!(await this.buildOne(fromSha256, toSha256, formatCap))) this.failed.set(key, this.ctx.clock.monotonic());
         else this.failed.delete(key);
       } finally {
         this.queued.delete(key);
@@ -120,10 +118,10 @@ export class DeltaService implements Service, PatchProvider {
   }
 
   /** Builds one move; false when it failed (logged). */
-  private async buildOne(fromSha256: string, toSha256: string): Promise<boolean> {
+  private async buildOne(fromSha256: string, toSha256: string, formatCap: number): Promise<boolean> {
     const builder = this.builder;
     if (!builder || this.stopped) return true;
-    const log = this.log.child({ from: fromSha256.slice(0, 12) || 'full', to: toSha256.slice(0, 12) });
+    const log = this.log.child({ from: fromSha256.slice(0, 12) || 'full', to: toSha256.slice(0, 12), formatCap });
     const t0 = Date.now();
     let lastLogged = 0;
     try {
@@ -140,7 +138,7 @@ export class DeltaService implements Service, PatchProvider {
         log.info({ id: row.id.slice(0, 12), size: row.size, ms: Date.now() - t0 }, 'full-image patch ready');
         return true;
       }
-      const { row } = await builder.build(fromSha256, toSha256, { onProgress });
+      const { row } = await builder.build(fromSha256, toSha256, { formatCap, onProgress });
       log.info({ id: row.id.slice(0, 12), kind: row.kind, size: row.size, deltaSize: row.deltaSize, fullSize: row.fullSize, ms: Date.now() - t0 }, 'patch ready');
       this.ctx.events.emit('patch.ready', { fromSha256, toSha256, patchId: row.id, kind: row.kind, size: row.size });
       return true;

@@ -6,6 +6,7 @@ import type { ScheduleConfig } from '../schedule/config.ts';
 import type { Db } from '../store/database.ts';
 import { DeviceRepo, type DeviceRow } from '../store/devices.ts';
 import { ReleaseRepo, type ReleaseRow } from '../store/releases.ts';
+import { PatchRepo } from '../store/patches.ts';
 import { RolloutRepo, TERMINAL_STATES, type RolloutRow } from '../store/rollouts.ts';
 import { issueAt } from './load.ts';
 import { selects } from './selector.ts';
@@ -21,12 +22,15 @@ export interface PatchChoice {
 
 export type PatchLookup = (fromSha256: string, toSha256: string) => PatchChoice | undefined;
 
-/** Reads the delta module's `patches` table (the CLI has no running PatchProvider). */
+/**
+ * Reads the delta module's `patches` table (the CLI has no running PatchProvider): the patch in the
+ * newest format built for the move (devices on older firmware may get a somewhat larger one).
+ */
 export function patchesTableLookup(db: Db): PatchLookup {
-  const stmt = db.prepare('SELECT kind, size FROM patches WHERE from_sha256 = ? AND to_sha256 = ?');
+  const repo = new PatchRepo(db);
   return (from, to) => {
-    const r = stmt.get(from, to) as { kind: 'delta' | 'full'; size: number } | undefined;
-    return r ? { ...r, built: true } : undefined;
+    const r = repo.best(from, to, Number.MAX_SAFE_INTEGER);
+    return r ? { kind: r.kind, size: r.size, built: true } : undefined;
   };
 }
 

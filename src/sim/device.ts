@@ -120,6 +120,7 @@ export class SimDevice {
       [2, Buffer.from(this.running, 'hex')],
       [3, uint(0)],
       [5, this.o.link.kind === 'nbiot' ? this.o.link.rsrp : -100],
+      [10, uint(2)], // decodes furrow patch format 2, as the C firmware does
     ]);
     if (this.transfer) body.set(8, [this.transfer.patchId, uint(this.transfer.offset)]);
     const res = await this.request(POST, ['c'], encodeEnvelope(this.key, 'c', this.id, this.counter++, body));

@@ -99,13 +99,19 @@ export class DeviceRepo {
     return (this.db.prepare('SELECT count(*) AS n FROM devices').get() as { n: number }).n;
   }
 
-  /** Distinct images the fleet of a product runs now: the bases patches are built from. */
-  runningImages(product: string): string[] {
-    return (
-      this.db
-        .prepare('SELECT DISTINCT running_sha256 AS s FROM devices WHERE product = ? AND running_sha256 IS NOT NULL')
-        .all(product) as Array<{ s: string }>
-    ).map((r) => r.s);
+  /** Distinct (running image, highest patch format its firmware decodes) pairs of a product's fleet. */
+  runningImageFormats(product: string): Array<{ sha256: string; patchFormat: number }> {
+    return this.db
+      .prepare('SELECT DISTINCT running_sha256 AS sha256, patch_format AS patchFormat FROM devices WHERE product = ? AND running_sha256 IS NOT NULL')
+      .all(product) as Array<{ sha256: string; patchFormat: number }>;
+  }
+
+  /** Lowest patch format any of these devices decodes (1 when none is known): what one shared patch may use. */
+  lowestPatchFormat(ids: string[]): number {
+    let low = Number.POSITIVE_INFINITY;
+    const q = this.db.prepare('SELECT patch_format AS f FROM devices WHERE id = ?');
+    for (const id of ids) low = Math.min(low, (q.get(id) as { f: number } | undefined)?.f ?? 1);
+    return Number.isFinite(low) ? low : 1;
   }
 
   key(id: string): { key: Buffer | null; lastCounter: number } | undefined {
@@ -122,13 +128,24 @@ export class DeviceRepo {
 
   recordCheckin(
     id: string,
-    facts: { runningSha256: string; runningVersion?: string | null; bootSlot?: number | null; lastResult?: string | null; rsrp?: number | null; snr?: number | null; battery?: number | null; bearer?: string | null },
+    facts: {
+      runningSha256: string;
+      runningVersion?: string | null;
+      bootSlot?: number | null;
+      lastResult?: string | null;
+      rsrp?: number | null;
+      snr?: number | null;
+      battery?: number | null;
+      bearer?: string | null;
+      /** Check-in key 10; a check-in without it comes from firmware that decodes format 1 only. */
+      patchFormat?: number;
+    },
     now: number,
   ): void {
     this.db
       .prepare(
         `UPDATE devices SET running_sha256 = ?, running_version = coalesce(?, running_version), boot_slot = coalesce(?, boot_slot),
-           last_result = coalesce(?, last_result), rsrp = ?, snr = ?, battery = ?, bearer = coalesce(?, bearer), last_seen_at = ?
+           last_result = coalesce(?, last_result), rsrp = ?, snr = ?, battery = ?, bearer = coalesce(?, bearer), patch_format = ?, last_seen_at = ?
          WHERE id = ?`,
       )
       .run(
@@ -140,6 +157,7 @@ export class DeviceRepo {
         facts.snr ?? null,
         facts.battery ?? null,
         facts.bearer ?? null,
+        facts.patchFormat ?? 1,
         now,
         id,
       );

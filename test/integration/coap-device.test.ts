@@ -6,7 +6,7 @@ import { verifyManifest } from '../../src/manifest/delivery.ts';
 import { readPatchDigests } from '../../src/manifest/patch-header.ts';
 import type { TransmitGate, UpdatePolicy } from '../../src/policy.ts';
 import { TestDevice } from './coap-device.ts';
-import { startHarness, type Harness } from './coap-harness.ts';
+import { startHarness, syntheticPatch, type Harness } from './coap-harness.ts';
 
 /** Deterministic loss pattern (mulberry32) so a failure can be replayed. */
 function seeded(seed: number): () => number {
@@ -138,6 +138,36 @@ describe('a TypeScript device against the CoAP service', () => {
     const mb = verifyManifest(await two.getAll(b.map.get(3) as string), h.service.gatewayKey.publicKey);
     expect(mb.deviceId).toBe('probe-2');
     expect(mb.sequence).toBeGreaterThan(verifyManifest(await one.getAll(a.map.get(3) as string), h.service.gatewayKey.publicKey).sequence);
+  });
+
+  it('offers each device the patch built for the patch format it says it decodes (key 10; none = format 1)', async () => {
+    h = await startHarness({ devices: 2 });
+    // a second patch of the same move, stored as the build for format-2 devices
+    const sizeOf = (sha: string) => (h!.db.prepare('SELECT size FROM releases WHERE sha256 = ?').get(sha) as { size: number }).size;
+    const forV2 = syntheticPatch({ size: 20_000, baseSha256: Buffer.from(h.baseSha256, 'hex'), baseSize: sizeOf(h.baseSha256), resultSha256: Buffer.from(h.targetSha256, 'hex'), resultSize: sizeOf(h.targetSha256) });
+    const v2Id = h.ctx.blobs.put(forV2);
+    h.db
+      .prepare("INSERT INTO patches (id, from_sha256, to_sha256, format_cap, kind, size, format_version, created_at) VALUES (?, ?, ?, 2, 'delta', ?, 1, 0)")
+      .run(v2Id, h.baseSha256, h.targetSha256, forV2.length);
+    const old = await device(h);
+    const current = await device(h, { id: 'probe-2' });
+    const a = await old.checkin(h.baseSha256, h.product);
+    const b = await current.checkin(h.baseSha256, h.product, [[10, 2]]);
+    expect(Buffer.from(a.map.get(8) as Uint8Array).toString('hex')).toBe(h.patchId);
+    expect(Buffer.from(b.map.get(8) as Uint8Array).toString('hex')).toBe(v2Id);
+    const formats = h.db.prepare('SELECT id, patch_format AS f FROM devices ORDER BY id').all();
+    expect(formats).toEqual([
+      { id: h.deviceId, f: 1 },
+      { id: 'probe-2', f: 2 },
+    ]);
+    // a device that decodes more than any build was made for gets the best one there is
+    const future = await current.checkin(h.baseSha256, h.product, [[10, 9]]);
+    expect(Buffer.from(future.map.get(8) as Uint8Array).toString('hex')).toBe(v2Id);
+    for (const bad of [0, 256, 'two']) {
+      const r = await current.post('c', new Map<number, unknown>([[1, h.product], [2, Buffer.from(h.baseSha256, 'hex')], [3, 0], [10, bad]]));
+      expect(r.code).toBe('4.00');
+      expect(r.payload.toString()).toMatch(/key 10 \(patch format\)/);
+    }
   });
 
   it('refuses bad check-in bodies with 4.00 naming the field, and a product mismatch with 4.03', async () => {

@@ -37,6 +37,16 @@ function addRelease(c: DaemonContext, version: string, img: Buffer): string {
   return sha256;
 }
 
+/** `data` as an ESP-IDF app image (magic 0xE9, one segment at 0x3F400020): a base with pointer windows, so patches are v2. */
+function appImage(data: Buffer): Buffer {
+  const h = Buffer.alloc(32);
+  h[0] = 0xe9;
+  h[1] = 1;
+  h.writeUInt32LE(0x3f400020, 24);
+  h.writeUInt32LE(data.length, 28);
+  return Buffer.concat([h, data]);
+}
+
 async function service(c: DaemonContext): Promise<DeltaService> {
   const s = new DeltaService(c);
   services.push(s);
@@ -67,16 +77,16 @@ describe('patch cache service', () => {
     const ready: Array<FurrowEvents['patch.ready']> = [];
     ctx.events.on('patch.ready', 'test', (e) => void ready.push(e));
     const v2 = addRelease(ctx, '1.1', newImg);
-    expect(s.get(v1, v2)).toBeUndefined();
+    expect(s.get(v1, v2, 2)).toBeUndefined();
     ctx.events.emit('release.added', { product: 'probe', version: '1.1', sha256: v2, size: newImg.length });
     await s.idle();
-    const info = s.get(v1, v2)!;
+    const info = s.get(v1, v2, 2)!;
     expect(info).toMatchObject({ kind: 'delta', fromSha256: v1, toSha256: v2 });
     const patch = ctx.blobs.get(info.id);
     expect(patch.length).toBe(info.size);
     expect(applyPatch(oldImg, patch).equals(newImg)).toBe(true);
     expect(ready).toEqual([{ fromSha256: v1, toSha256: v2, patchId: info.id, kind: 'delta', size: info.size }]);
-    const row = new PatchRepo(ctx.db).get(v1, v2)!;
+    const row = new PatchRepo(ctx.db).get(v1, v2, 1)!;
     expect(row.tableDigest).toBe(parsePatchHeader(patch).tableDigest);
     expect(row.fullSize).toBeGreaterThan(row.size);
   });
@@ -85,9 +95,9 @@ describe('patch cache service', () => {
     const s = await service(ctx);
     const v2 = addRelease(ctx, '1.1', newImg);
     const factory = 'ab'.repeat(32);
-    s.request(factory, v2);
+    s.request(factory, v2, 2);
     await s.idle();
-    const info = s.get(factory, v2)!;
+    const info = s.get(factory, v2, 2)!;
     expect(info).toMatchObject({ kind: 'full', fromSha256: null, toSha256: v2 });
     const patch = ctx.blobs.get(info.id);
     expect(parsePatchHeader(patch).full).toBe(true);
@@ -100,10 +110,10 @@ describe('patch cache service', () => {
     const v1 = addRelease(ctx, '1.0', oldImg);
     const v2 = addRelease(ctx, '1.1', newImg);
     const s = await service(ctx);
-    s.request(v1, v2);
+    s.request(v1, v2, 2);
     await s.idle();
-    expect(s.get(v1, v2)!.kind).toBe('full');
-    const row = new PatchRepo(ctx.db).get(v1, v2)!;
+    expect(s.get(v1, v2, 2)!.kind).toBe('full');
+    const row = new PatchRepo(ctx.db).get(v1, v2, 2)!;
     expect(row.deltaSize).toBeGreaterThan(0);
     expect(row.deltaSize).toBeLessThan(row.size);
   });
@@ -114,36 +124,27 @@ describe('patch cache service', () => {
     const v3 = addRelease(ctx, '1.2', prng(5, 40_000));
     const s = await service(ctx);
     await s.idle(); // the start-up catch-up (full image of the newest release)
-    for (let i = 0; i < 5; i++) s.request(v1, v2);
-    s.request(v1, v3);
-    s.request(v2, v3);
+    for (let i = 0; i < 5; i++) s.request(v1, v2, 2);
+    s.request(v1, v3, 2);
+    s.request(v2, v3, 2);
     expect(s.pending).toBe(3);
     await s.idle();
-    expect(s.get(v1, v2)).toBeDefined();
-    expect(s.get(v1, v3)).toBeDefined();
-    expect(s.get(v2, v3)).toBeDefined();
-    expect(s.get(v3, v3)).toBeUndefined();
+    expect(s.get(v1, v2, 2)).toBeDefined();
+    expect(s.get(v1, v3, 2)).toBeDefined();
+    expect(s.get(v2, v3, 2)).toBeDefined();
+    expect(s.get(v3, v3, 2)).toBeUndefined();
   });
 
-  it('builds v2 patches for app images, and rebuilds them as v1 when delta.formatVersion is lowered to 1', async () => {
-    // an ESP-IDF app image header (magic 0xE9, one segment at 0x3F400020) gives the base pointer windows
-    const app = (data: Buffer) => {
-      const h = Buffer.alloc(32);
-      h[0] = 0xe9;
-      h[1] = 1;
-      h.writeUInt32LE(0x3f400020, 24);
-      h.writeUInt32LE(data.length, 28);
-      return Buffer.concat([h, data]);
-    };
-    const [oldApp, newApp] = [app(oldImg), app(newImg)];
+  it('builds v2 patches for app images, and serves a v1 build instead when delta.formatVersion is lowered to 1', async () => {
+    const [oldApp, newApp] = [appImage(oldImg), appImage(newImg)];
     const v1 = addRelease(ctx, '1.0', oldApp);
     const v2 = addRelease(ctx, '1.1', newApp);
     let s = await service(ctx);
-    s.request(v1, v2);
+    s.request(v1, v2, 2);
     await s.idle();
-    const built = s.get(v1, v2)!;
+    const built = s.get(v1, v2, 2)!;
     expect(parsePatchHeader(ctx.blobs.get(built.id)).formatVersion).toBe(2);
-    expect(new PatchRepo(ctx.db).get(v1, v2)!.formatVersion).toBe(2);
+    expect(new PatchRepo(ctx.db).get(v1, v2, 2)!.formatVersion).toBe(2);
     await s.stop();
     services.splice(0);
     ctx.db.close();
@@ -151,14 +152,36 @@ describe('patch cache service', () => {
     ctx = context('delta: { formatVersion: 1 }');
     s = await service(ctx);
     await s.idle();
-    expect(s.get(v1, v2)).toBeUndefined(); // the stored v2 patch is never offered to a v1 fleet
-    s.request(v1, v2);
+    expect(s.get(v1, v2, 2)).toBeUndefined(); // the stored v2 patch is never offered to a v1 fleet
+    s.request(v1, v2, 2);
     await s.idle();
-    const rebuilt = s.get(v1, v2)!;
+    const rebuilt = s.get(v1, v2, 2)!;
     const patch = ctx.blobs.get(rebuilt.id);
     expect(parsePatchHeader(patch).formatVersion).toBe(1);
-    expect(new PatchRepo(ctx.db).get(v1, v2)!.formatVersion).toBe(1);
+    expect(new PatchRepo(ctx.db).get(v1, v2, 1)!.formatVersion).toBe(1);
+    expect(new PatchRepo(ctx.db).get(v1, v2, 2)!.id).toBe(built.id); // kept for when the fleet is set to 2 again
     expect(applyPatch(oldApp, patch).equals(newApp)).toBe(true);
+  });
+
+  it('builds one patch per patch format the fleet on a base decodes, and serves each device its own', async () => {
+    const [oldApp, newApp] = [appImage(oldImg), appImage(newImg)];
+    const v1 = addRelease(ctx, '1.0', oldApp);
+    const devices = new DeviceRepo(ctx.db);
+    devices.add({ id: 'old-firmware', product: 'probe', runningSha256: v1 }, 1);
+    devices.add({ id: 'new-firmware', product: 'probe', runningSha256: v1 }, 1);
+    devices.recordCheckin('old-firmware', { runningSha256: v1 }, 2);
+    devices.recordCheckin('new-firmware', { runningSha256: v1, patchFormat: 2 }, 2);
+    const s = await service(ctx);
+    const v2 = addRelease(ctx, '1.1', newApp);
+    ctx.events.emit('release.added', { product: 'probe', version: '1.1', sha256: v2, size: newApp.length });
+    await s.idle();
+    const [forOld, forNew] = [s.get(v1, v2, 1)!, s.get(v1, v2, 2)!];
+    expect(parsePatchHeader(ctx.blobs.get(forOld.id)).formatVersion).toBe(1);
+    expect(parsePatchHeader(ctx.blobs.get(forNew.id)).formatVersion).toBe(2);
+    expect(forNew.size).toBeLessThanOrEqual(forOld.size);
+    for (const p of [forOld, forNew]) expect(applyPatch(oldApp, ctx.blobs.get(p.id)).equals(newApp)).toBe(true);
+    expect(devices.lowestPatchFormat(['old-firmware', 'new-firmware'])).toBe(1);
+    expect(devices.lowestPatchFormat(['new-firmware'])).toBe(2);
   });
 
   it('builds what the newest release still lacks after a restart', async () => {
@@ -167,7 +190,7 @@ describe('patch cache service', () => {
     new DeviceRepo(ctx.db).add({ id: 'd1', product: 'probe', runningSha256: v1 }, 1);
     const s = await service(ctx);
     await s.idle();
-    expect(s.get(v1, v2)?.kind).toBe('delta');
+    expect(s.get(v1, v2, 2)?.kind).toBe('delta');
   });
 
   it('stops with builds queued: the running one finishes, the rest are dropped and nothing half-written is served', async () => {
@@ -175,16 +198,16 @@ describe('patch cache service', () => {
     const v2 = addRelease(ctx, '1.1', newImg);
     const v3 = addRelease(ctx, '1.2', prng(6, 30_000));
     const s = await service(ctx);
-    s.request(v1, v2);
-    s.request(v1, v3);
+    s.request(v1, v2, 2);
+    s.request(v1, v3, 2);
     await s.stop();
     expect(s.pending).toBe(0);
     // the start-up catch-up (full image of 1.2) was running and finished; the two requests were dropped
     expect(new PatchRepo(ctx.db).full(v3)).toBeDefined();
-    expect(s.get(v1, v2)).toBeUndefined();
-    expect(s.get(v1, v3)).toBeUndefined();
+    expect(s.get(v1, v2, 2)).toBeUndefined();
+    expect(s.get(v1, v3, 2)).toBeUndefined();
     for (const r of new PatchRepo(ctx.db).list()) expect(ctx.blobs.has(r.id)).toBe(true);
-    s.request(v1, v2);
+    s.request(v1, v2, 2);
     expect(s.pending).toBe(0);
   });
 });

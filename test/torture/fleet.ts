@@ -76,7 +76,9 @@ export class FleetDevice {
 
   private async checkin(): Promise<void> {
     this.checkins++;
-    const extra: Array<[number, unknown]> = this.patchId && this.data.length > 0 ? [[8, [Buffer.from(this.patchId, 'hex'), this.data.length]]] : [];
+    // key 10: this device applies with the reference applier, which decodes patch format 2
+    const extra: Array<[number, unknown]> = [[10, 2]];
+    if (this.patchId && this.data.length > 0) extra.push([8, [Buffer.from(this.patchId, 'hex'), this.data.length]]);
     const { reply, map } = await this.dev.checkin(this.running, this.o.product, extra);
     if (reply.code !== '2.05') throw new Error(`check-in: ${reply.code}`);
     const what = map.get(1);

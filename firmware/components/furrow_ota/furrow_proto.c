@@ -293,7 +293,7 @@ int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
     int in_progress = u->st.phase == FURROW_PH_DOWNLOAD, r;
 
     furrow_cbor_w_init(&w, u->body, sizeof u->body);
-    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 5u + (unsigned)in_progress);
+    furrow_cbor_put_head(&w, FURROW_CBOR_MAP, 6u + (unsigned)in_progress);
     furrow_cbor_put_int(&w, 1);
     furrow_cbor_put_text(&w, u->cfg->product);
     furrow_cbor_put_int(&w, 2);
@@ -310,6 +310,8 @@ int furrow_checkin(struct furrow_update *u, struct furrow_checkin_resp *out)
     }
     furrow_cbor_put_int(&w, 9);
     furrow_cbor_put_text(&w, u->st.running_version);
+    furrow_cbor_put_int(&w, 10); /* highest patch format this decoder reads (FORMAT.md v2) */
+    furrow_cbor_put_int(&w, 2);
     if (w.err)
         return FURROW_ERR_CBOR;
     if ((r = post(u, 'c', w.len, &resp, u->mbuf, sizeof u->mbuf)) < 0)

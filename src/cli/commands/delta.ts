@@ -63,8 +63,13 @@ export function registerDelta(program: Command): void {
     .requiredOption('-t, --to <version>', 'version to update to')
     .option('-p, --product <product>', 'product (needed when several products share the version)')
     .option('--force', 'rebuild even if the patch is already stored')
+    .option('--format <n>', 'highest patch format the devices decode: 2 (pointer prediction) or 1 (firmware before it); default delta.formatVersion')
     .addHelpText('after', '\nExample:\n  $ furrow delta build --from 0.14.3 --to 0.14.4 --product wled\n\nExit codes: 0 built, 1 build failed, 2 bad arguments or unknown release.')
-    .action(async (opts: { from: string; to: string; product?: string; force?: boolean }, cmd: Command) => {
+    .action(async (opts: { from: string; to: string; product?: string; force?: boolean; format?: string }, cmd: Command) => {
+      const formatCap = opts.format === undefined ? undefined : Number(opts.format);
+      if (formatCap !== undefined && formatCap !== 1 && formatCap !== 2) {
+        throw new InputError('DELTA_BAD_FORMAT', `--format ${opts.format}: furrow patch formats are 1 and 2`, { hint: 'use --format 1 for devices whose firmware predates format 2' });
+      }
       await withStore(cmd, async ({ db, blobs, loaded }) => {
         const from = resolveRelease(db, opts.from, opts.product, '--from');
         const to = resolveRelease(db, opts.to, opts.product ?? from.product, '--to');
@@ -75,7 +80,7 @@ export function registerDelta(program: Command): void {
         const t0 = Date.now();
         let result;
         try {
-          result = await builder.build(from.sha256, to.sha256, { force: opts.force ?? false, onProgress: (p) => bar.update(p) });
+          result = await builder.build(from.sha256, to.sha256, { formatCap, force: opts.force ?? false, onProgress: (p) => bar.update(p) });
         } finally {
           bar.done();
           await builder.close();
@@ -86,7 +91,7 @@ export function registerDelta(program: Command): void {
             ? ` (delta ${formatBytes(r.deltaSize)} saved less than ${loaded.config.delta.minSavingsPercent} % against the full image)`
             : '';
         process.stdout.write(
-          `${result.cached ? 'already stored' : 'built'}: ${to.product} ${from.version} → ${to.version}  ${r.kind}  ${formatBytes(r.size)} (${pct(r.size, to.size)} of the image)` +
+          `${result.cached ? 'already stored' : 'built'}: ${to.product} ${from.version} → ${to.version}  ${r.kind} v${r.formatVersion}  ${formatBytes(r.size)} (${pct(r.size, to.size)} of the image)` +
             `  patch ${r.id}${why}${result.cached ? '' : `  ${((Date.now() - t0) / 1000).toFixed(1)} s`}\n`,
         );
       });
@@ -111,12 +116,14 @@ export function registerDelta(program: Command): void {
         }
         process.stdout.write(
           table(
-            ['PRODUCT', 'FROM', 'TO', 'KIND', 'SIZE', '% OF IMAGE', 'DELTA', 'FULL', 'CHUNKS', 'PATCH'],
+            ['PRODUCT', 'FROM', 'TO', 'FOR', 'KIND', 'FORMAT', 'SIZE', '% OF IMAGE', 'DELTA', 'FULL', 'CHUNKS', 'PATCH'],
             rows.map((r) => [
               r.product,
               r.fromSha256 === '' ? '(any)' : (r.fromVersion ?? r.fromSha256.slice(0, 12)),
               r.toVersion,
+              `≤ v${r.formatCap}`,
               r.kind,
+              `v${r.formatVersion}`,
               formatBytes(r.size),
               pct(r.size, r.toSize),
               r.deltaSize === null ? '-' : formatBytes(r.deltaSize),

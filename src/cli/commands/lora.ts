@@ -4,6 +4,8 @@ import { MulticastRepo, type SessionRow } from '../../bearer/lora/fuota/store.ts
 import { InputError } from '../../errors.ts';
 import { bar } from '../../rollout/render.ts';
 import type { Db } from '../../store/database.ts';
+import { DeviceRepo } from '../../store/devices.ts';
+import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { formatBytes, table, withStore } from '../context.ts';
@@ -50,7 +52,8 @@ export function registerLora(program: Command): void {
             problems.push(`${g.members.length} device(s) on ${g.fromSha256.slice(0, 12)}: fewer than --min ${min}`);
             continue;
           }
-          const patch = db.prepare('SELECT id, size FROM patches WHERE from_sha256 = ? AND to_sha256 = ?').get(g.fromSha256, row.releaseSha256) as { id: string; size: number } | undefined;
+          // one broadcast for the group: a patch format every member decodes
+          const patch = new PatchRepo(db).best(g.fromSha256, row.releaseSha256, new DeviceRepo(db).lowestPatchFormat(g.members.map((m) => m.deviceId)));
           if (!patch) {
             problems.push(`${g.members.length} device(s) on ${versionOf(db, g.fromSha256)}: no patch to the release yet (furrow delta build --from ${versionOf(db, g.fromSha256)} --to ${versionOf(db, row.releaseSha256)})`);
             continue;

@@ -22,6 +22,8 @@ interface Checkin {
   battery?: number;
   inProgress?: { patchId: string; offset: number };
   version?: string;
+  /** Key 10; firmware that does not send it decodes format 1 only. */
+  patchFormat: number;
 }
 
 /** Reads the check-in map; returns a message naming the bad key on error. */
@@ -32,7 +34,7 @@ export function parseCheckin(m: CborMap): Checkin | string {
   if (!running || running.length !== 32) return 'key 2 (running image SHA-256) must be a 32-byte byte string';
   const slot = toUint(m.get(3));
   if (slot === undefined || slot > 1) return 'key 3 (boot slot) must be 0 or 1';
-  const c: Checkin = { product, running: running.toString('hex'), slot };
+  const c: Checkin = { product, running: running.toString('hex'), slot, patchFormat: 1 };
   const last = m.get(4);
   if (last !== undefined) {
     if (typeof last !== 'string' || !RESULTS.has(last)) return `key 4 (last result) must be one of ${[...RESULTS].join(', ')}`;
@@ -62,6 +64,12 @@ export function parseCheckin(m: CborMap): Checkin | string {
   if (ver !== undefined) {
     if (typeof ver !== 'string' || ver.length > 64) return 'key 9 (firmware version) must be a text string of at most 64 characters';
     c.version = ver;
+  }
+  const fmt = m.get(10);
+  if (fmt !== undefined) {
+    const n = toUint(fmt);
+    if (n === undefined || n < 1 || n > 255) return 'key 10 (patch format) must be an unsigned integer in 1..255';
+    c.patchFormat = n;
   }
   return c;
 }
@@ -103,19 +111,29 @@ export class CheckinResource implements Resource {
     const bearer = req.peer.bearer;
     this.d.devices.recordCheckin(
       device.id,
-      { runningSha256: c.running, runningVersion: c.version ?? null, bootSlot: c.slot, lastResult: c.lastResult ?? null, rsrp: c.rsrp ?? null, snr: c.snr ?? null, battery: c.battery ?? null, bearer },
+      {
+        runningSha256: c.running,
+        runningVersion: c.version ?? null,
+        bootSlot: c.slot,
+        lastResult: c.lastResult ?? null,
+        rsrp: c.rsrp ?? null,
+        snr: c.snr ?? null,
+        battery: c.battery ?? null,
+        bearer,
+        patchFormat: c.patchFormat,
+      },
       this.d.clock.now(),
     );
     this.d.events.emit('device.checkin', { deviceId: device.id, product: c.product, runningSha256: c.running, rsrp: c.rsrp, snr: c.snr, battery: c.battery });
-    const facts: CheckinFacts = { deviceId: device.id, product: c.product, runningSha256: c.running, bearer, rsrp: c.rsrp, snr: c.snr, battery: c.battery, inProgress: c.inProgress };
+    const facts: CheckinFacts = { deviceId: device.id, product: c.product, runningSha256: c.running, bearer, rsrp: c.rsrp, snr: c.snr, battery: c.battery, inProgress: c.inProgress, patchFormat: c.patchFormat };
     if (c.inProgress) this.d.transfers.reportOffset(device.id, c.inProgress.patchId, c.inProgress.offset);
     const decision = this.d.policy.decide(facts);
     if (decision.kind === 'none') return this.nothing(bearer);
     if (decision.kind === 'later') return reply(new Map<number, unknown>([[1, 1], [2, uint(Math.max(1, Math.ceil(decision.retryAfterSeconds)))]]));
     if (decision.releaseSha256 === c.running) return this.nothing(bearer);
-    const patch = this.d.patches.get(c.running, decision.releaseSha256);
+    const patch = this.d.patches.get(c.running, decision.releaseSha256, c.patchFormat);
     if (!patch) {
-      this.d.patches.request(c.running, decision.releaseSha256);
+      this.d.patches.request(c.running, decision.releaseSha256, c.patchFormat);
       this.d.log.info({ deviceId: device.id, from: c.running.slice(0, 12), to: decision.releaseSha256.slice(0, 12) }, 'no patch yet; asked for a build, device comes back later');
       return reply(new Map<number, unknown>([[1, 1], [2, uint(this.d.limits.buildRetrySeconds)]]));
     }

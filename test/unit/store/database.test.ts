@@ -33,6 +33,25 @@ describe('SQLite store', () => {
     again.close();
   });
 
+  it('keeps stored patches and devices across migration 070 (patch formats): v1 rows become the format-1 builds', () => {
+    const file = join(tmp.dir, 'furrow.db');
+    const before = loadMigrations().filter((m) => m.version < 70);
+    const old = openDatabase(file, { migrations: before });
+    old.prepare("INSERT INTO releases (sha256, product, version, secure_version, size, chip, added_at) VALUES ('t', 'p', '2', 0, 10, 'esp32', 1)").run();
+    old.prepare("INSERT INTO devices (id, product, created_at) VALUES ('d1', 'p', 1)").run();
+    old.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at, delta_size, table_digest) VALUES ('x', 'f', 't', 'delta', 5, 1, 1, 5, 'dd')").run();
+    old.close();
+    const db = openDatabase(file);
+    expect(db.prepare('SELECT id, from_sha256, to_sha256, format_cap, format_version, delta_size, table_digest FROM patches').all()).toEqual([
+      { id: 'x', from_sha256: 'f', to_sha256: 't', format_cap: 1, format_version: 1, delta_size: 5, table_digest: 'dd' },
+    ]);
+    expect(db.prepare('SELECT id, patch_format FROM devices').all()).toEqual([{ id: 'd1', patch_format: 1 }]);
+    // the same move may now hold one patch per format
+    db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, format_cap, kind, size, format_version, created_at) VALUES ('y', 'f', 't', 2, 'delta', 4, 2, 2)").run();
+    expect(db.prepare('SELECT count(*) AS n FROM patches').get()).toEqual({ n: 2 });
+    db.close();
+  });
+
   it('applies only the migrations above the stored version', () => {
     const file = join(tmp.dir, 'furrow.db');
     const first = [{ version: 1, name: 'a', sql: 'CREATE TABLE a (x INTEGER);' }];

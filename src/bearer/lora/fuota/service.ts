@@ -5,6 +5,8 @@ import type { CheckinFacts, PatchProvider, TransmitGate, UpdateDecision, UpdateP
 import type { RolloutSpec } from '../../../rollout/spec.ts';
 import { windowHold, windowVerdict } from '../../../rollout/windows.ts';
 import type { Service } from '../../../service.ts';
+import { DeviceRepo } from '../../../store/devices.ts';
+import { PatchRepo } from '../../../store/patches.ts';
 import { RolloutRepo } from '../../../store/rollouts.ts';
 import { MulticastApi } from '../chirpstack/multicast-api.ts';
 import type { ClockPort } from '../clock-sync-service.ts';
@@ -28,8 +30,9 @@ export interface MulticastDeps {
 }
 
 /** Whether a patch exists for base → release, and its blob id and size. */
-function storedPatch(ctx: DaemonContext, from: string, to: string): { id: string; size: number } | undefined {
-  return ctx.db.prepare('SELECT id, size FROM patches WHERE from_sha256 = ? AND to_sha256 = ?').get(from, to) as { id: string; size: number } | undefined;
+/** The stored patch for a group, in a format every member decodes (one broadcast serves them all). */
+function storedPatch(ctx: DaemonContext, from: string, to: string, formatCap: number): { id: string; size: number } | undefined {
+  return new PatchRepo(ctx.db).best(from, to, Math.min(formatCap, ctx.config.delta.formatVersion));
 }
 
 /**
@@ -152,9 +155,10 @@ export class LoraMulticastService implements Service {
       const c = multicastCandidates(this.ctx.db, cfg, row.id, row.currentWave, row.releaseSha256);
       for (const g of c.groups) {
         if (g.members.length < spec.delivery.minGroupSize) continue;
-        const patch = storedPatch(this.ctx, g.fromSha256, row.releaseSha256);
+        const formatCap = new DeviceRepo(this.ctx.db).lowestPatchFormat(g.members.map((m) => m.deviceId));
+        const patch = storedPatch(this.ctx, g.fromSha256, row.releaseSha256, formatCap);
         if (!patch) {
-          this.deps.patches?.request(g.fromSha256, row.releaseSha256);
+          this.deps.patches?.request(g.fromSha256, row.releaseSha256, formatCap);
           for (const m of g.members) gathering.add(m.deviceId);
           continue;
         }
