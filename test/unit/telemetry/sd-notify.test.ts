@@ -52,6 +52,9 @@ beforeEach(async () => {
 });
 
 afterEach(() => {
+  // a datagram the last test caused (STOPPING=1 is sent without waiting) may still be in the pipe:
+  // it must not land in the next test's `received`
+  socat.stdout!.removeAllListeners('data');
   socat.kill('SIGKILL');
   ctx.db.close();
   rmSync(dir, { recursive: true, force: true });
