@@ -21,7 +21,8 @@ export interface CheckinFacts {
 export type UpdateDecision =
   | { kind: 'none' }
   | { kind: 'later'; retryAfterSeconds: number; reason: string }
-  | { kind: 'update'; releaseSha256: string; rolloutId?: string };
+  /** `patchId`: a patch the device already holds for this move (LoRa multicast), to offer before any other. */
+  | { kind: 'update'; releaseSha256: string; rolloutId?: string; patchId?: string };
 
 /** Rollout engine: is this device due an update now, and to which release? */
 export interface UpdatePolicy {
@@ -77,7 +78,11 @@ export interface PatchInfo {
  * answers "come back later" meanwhile.
  */
 export interface PatchProvider {
-  /** `formatCap`: the highest furrow patch format the device decodes (check-in key 10; 1 when it does not say). */
-  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined;
+  /**
+   * `formatCap`: the highest furrow patch format the device decodes (check-in key 10; 1 when it does not
+   * say). `heldId`: the patch the device is downloading or already holds; offered again when it still
+   * fits, so a new build for the same move never makes a device start over.
+   */
+  get(fromSha256: string, toSha256: string, formatCap: number, heldId?: string): PatchInfo | undefined;
   request(fromSha256: string, toSha256: string, formatCap: number): void;
 }

@@ -33,8 +33,8 @@ export const admitAll: TransmitGate = {
 export class StoredPatchProvider implements PatchProvider {
   constructor(private readonly db: Db) {}
 
-  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined {
-    const r = new PatchRepo(this.db).best(fromSha256, toSha256, formatCap);
+  get(fromSha256: string, toSha256: string, formatCap: number, heldId?: string): PatchInfo | undefined {
+    const r = new PatchRepo(this.db).best(fromSha256, toSha256, formatCap, heldId);
     return r ? { id: r.id, size: r.size, kind: r.kind, fromSha256: r.kind === 'full' ? null : r.fromSha256, toSha256: r.toSha256 } : undefined;
   }
 

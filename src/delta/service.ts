@@ -72,10 +72,10 @@ export class DeltaService implements Service, PatchProvider {
     return this.queue.onIdle();
   }
 
-  get(fromSha256: string, toSha256: string, formatCap: number): PatchInfo | undefined {
+  get(fromSha256: string, toSha256: string, formatCap: number, heldId?: string): PatchInfo | undefined {
     const builder = this.builder;
     if (!builder || fromSha256 === toSha256) return undefined;
-    const row = builder.patches.best(fromSha256, toSha256, builder.effectiveCap(formatCap));
+    const row = builder.patches.best(fromSha256, toSha256, builder.effectiveCap(formatCap), heldId);
     return row && this.ctx.blobs.has(row.id) ? info(row) : undefined;
   }
 

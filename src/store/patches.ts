@@ -84,13 +84,14 @@ export class PatchRepo {
   }
 
   /**
-   * What to serve a device that decodes formats up to `formatCap`: the row built for the highest cap
-   * not above it (a v1 patch serves a v2 device until a v2 build exists).
+   * What to serve a device that decodes formats up to `formatCap`: the patch `heldId` the device already
+   * has (part of) if it is one of this move's, else the row built for the highest cap not above it (a
+   * v1 patch serves a v2 device until a v2 build exists).
    */
-  best(fromSha256: string, toSha256: string, formatCap: number): PatchRow | undefined {
+  best(fromSha256: string, toSha256: string, formatCap: number, heldId = ''): PatchRow | undefined {
     const r = this.db
-      .prepare('SELECT * FROM patches WHERE from_sha256 = ? AND to_sha256 = ? AND format_cap <= ? ORDER BY format_cap DESC LIMIT 1')
-      .get(fromSha256, toSha256, formatCap) as RawPatch | undefined;
+      .prepare('SELECT * FROM patches WHERE from_sha256 = ? AND to_sha256 = ? AND format_cap <= ? ORDER BY id = ? DESC, format_cap DESC LIMIT 1')
+      .get(fromSha256, toSha256, formatCap, heldId) as RawPatch | undefined;
     return r ? toRow(r) : undefined;
   }
 

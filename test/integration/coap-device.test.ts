@@ -163,6 +163,12 @@ describe('a TypeScript device against the CoAP service', () => {
     // a device that decodes more than any build was made for gets the best one there is
     const future = await current.checkin(h.baseSha256, h.product, [[10, 9]]);
     expect(Buffer.from(future.map.get(8) as Uint8Array).toString('hex')).toBe(v2Id);
+    // ...but one that is half-way through the format-1 patch keeps it: no byte is downloaded twice
+    const midway = await current.checkin(h.baseSha256, h.product, [[10, 2], [8, [Buffer.from(h.patchId, 'hex'), 4096]]]);
+    expect(Buffer.from(midway.map.get(8) as Uint8Array).toString('hex')).toBe(h.patchId);
+    // a held patch the device could not decode is not offered again
+    const cannot = await old.checkin(h.baseSha256, h.product, [[8, [Buffer.from(v2Id, 'hex'), 4096]]]);
+    expect(Buffer.from(cannot.map.get(8) as Uint8Array).toString('hex')).toBe(h.patchId);
     for (const bad of [0, 256, 'two']) {
       const r = await current.post('c', new Map<number, unknown>([[1, h.product], [2, Buffer.from(h.baseSha256, 'hex')], [3, 0], [10, bad]]));
       expect(r.code).toBe('4.00');

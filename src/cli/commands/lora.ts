@@ -53,7 +53,8 @@ export function registerLora(program: Command): void {
             continue;
           }
           // one broadcast for the group: a patch format every member decodes
-          const patch = new PatchRepo(db).best(g.fromSha256, row.releaseSha256, new DeviceRepo(db).lowestPatchFormat(g.members.map((m) => m.deviceId)));
+          const formatCap = Math.min(new DeviceRepo(db).lowestPatchFormat(g.members.map((m) => m.deviceId)), loaded.config.delta.formatVersion);
+          const patch = new PatchRepo(db).best(g.fromSha256, row.releaseSha256, formatCap);
           if (!patch) {
             problems.push(`${g.members.length} device(s) on ${versionOf(db, g.fromSha256)}: no patch to the release yet (furrow delta build --from ${versionOf(db, g.fromSha256)} --to ${versionOf(db, row.releaseSha256)})`);
             continue;

@@ -131,7 +131,7 @@ export class CheckinResource implements Resource {
     if (decision.kind === 'none') return this.nothing(bearer);
     if (decision.kind === 'later') return reply(new Map<number, unknown>([[1, 1], [2, uint(Math.max(1, Math.ceil(decision.retryAfterSeconds)))]]));
     if (decision.releaseSha256 === c.running) return this.nothing(bearer);
-    const patch = this.d.patches.get(c.running, decision.releaseSha256, c.patchFormat);
+    const patch = this.d.patches.get(c.running, decision.releaseSha256, c.patchFormat, decision.patchId ?? c.inProgress?.patchId);
     if (!patch) {
       this.d.patches.request(c.running, decision.releaseSha256, c.patchFormat);
       this.d.log.info({ deviceId: device.id, from: c.running.slice(0, 12), to: decision.releaseSha256.slice(0, 12) }, 'no patch yet; asked for a build, device comes back later');

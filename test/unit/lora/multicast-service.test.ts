@@ -111,6 +111,20 @@ describe('LoraMulticastService scan and hold', () => {
     expect(svc.policy(inner).decide(facts('p2'))).toEqual({ kind: 'update', releaseSha256: target });
   });
 
+  it('offers a member that rebuilt the broadcast patch that patch, whatever else is built for the move', () => {
+    const { svc } = setup(2, 5);
+    const repo = new MulticastRepo(db);
+    const id = repo.create(
+      { rolloutId: 'r1', wave: 0, fromSha256: base, toSha256: target, patchId: sha('broadcast'), patchSize: 500, origin: 'rollout', members: [{ deviceId: 'p1', devEui: 'e1' }, { deviceId: 'p2', devEui: 'e2' }] },
+      Date.now(),
+    );
+    repo.saveMember(id, 'e1', { state: 'complete', repairFragments: 0 }, Date.now());
+    repo.saveMember(id, 'e2', { state: 'failed', reason: 'missed fragments', repairFragments: 3 }, Date.now());
+    repo.setState(id, 'done', Date.now());
+    expect(svc.policy(inner).decide(facts('p1'))).toEqual({ kind: 'update', releaseSha256: target, patchId: sha('broadcast') });
+    expect(svc.policy(inner).decide(facts('p2'))).toEqual({ kind: 'update', releaseSha256: target });
+  });
+
   it('does not queue sessions a config cannot run (no schedule bearer for the fragments)', () => {
     const { svc } = setup(3, 2, { schedule: { bearers: {} } });
     addPatch();

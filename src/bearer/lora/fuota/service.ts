@@ -92,7 +92,11 @@ export class LoraMulticastService implements Service {
         const s = this.repo.holding(facts.deviceId);
         if (s) return { kind: 'later', retryAfterSeconds: HOLD_RETRY_SECONDS, reason: `in LoRa multicast session ${s.id} (${s.state})` };
         if (this.gathering.has(facts.deviceId)) return { kind: 'later', retryAfterSeconds: HOLD_RETRY_SECONDS, reason: 'waiting for a LoRa multicast session' };
-        return inner.decide(facts);
+        const d = inner.decide(facts);
+        if (d.kind !== 'update') return d;
+        // a member that rebuilt the broadcast patch is offered that patch, not another build of the move
+        const held = this.repo.receivedPatch(facts.deviceId, facts.runningSha256, d.releaseSha256);
+        return held ? { ...d, patchId: held } : d;
       },
     };
   }

@@ -133,6 +133,18 @@ export class MulticastRepo {
     return new Set(rows.map((r) => r.device_id));
   }
 
+  /** The patch a device rebuilt from a multicast session for this move, if any (newest session first). */
+  receivedPatch(deviceId: string, fromSha256: string, toSha256: string): string | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT s.patch_id FROM lora_mc_sessions s JOIN lora_mc_members m ON m.session_id = s.id
+         WHERE m.device_id = ? AND m.state = 'complete' AND s.from_sha256 = ? AND s.to_sha256 = ?
+         ORDER BY s.created_at DESC LIMIT 1`,
+      )
+      .get(deviceId, fromSha256, toSha256) as { patch_id: string } | undefined;
+    return r?.patch_id;
+  }
+
   /**
    * The live session a device waits for. A member that rebuilt the patch is not held: its check-in
    * gets the usual answer, whose patch id is the data it already holds, so it only fetches the signed
