@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { multicastCandidates } from '../../bearer/lora/fuota/candidates.ts';
+import { groupFormatCap, multicastCandidates } from '../../bearer/lora/fuota/candidates.ts';
 import { MulticastRepo, type SessionRow } from '../../bearer/lora/fuota/store.ts';
 import { InputError } from '../../errors.ts';
 import { bar } from '../../rollout/render.ts';
 import type { Db } from '../../store/database.ts';
-import { DeviceRepo } from '../../store/devices.ts';
 import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
@@ -52,9 +51,7 @@ export function registerLora(program: Command): void {
             problems.push(`${g.members.length} device(s) on ${g.fromSha256.slice(0, 12)}: fewer than --min ${min}`);
             continue;
           }
-          // one broadcast for the group: a patch format every member decodes
-          const formatCap = Math.min(new DeviceRepo(db).lowestPatchFormat(g.members.map((m) => m.deviceId)), loaded.config.delta.formatVersion);
-          const patch = new PatchRepo(db).best(g.fromSha256, row.releaseSha256, formatCap);
+          const patch = new PatchRepo(db).best(g.fromSha256, row.releaseSha256, groupFormatCap(db, g, loaded.config.delta.formatVersion));
           if (!patch) {
             problems.push(`${g.members.length} device(s) on ${versionOf(db, g.fromSha256)}: no patch to the release yet (furrow delta build --from ${versionOf(db, g.fromSha256)} --to ${versionOf(db, row.releaseSha256)})`);
             continue;

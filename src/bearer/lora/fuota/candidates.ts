@@ -26,6 +26,14 @@ export interface CandidateGroup {
   members: Array<{ deviceId: string; devEui: string }>;
 }
 
+/**
+ * The patch format one broadcast to a group may use: the lowest any member decodes (check-in key 10),
+ * and never above `delta.formatVersion`.
+ */
+export function groupFormatCap(db: Db, g: CandidateGroup, formatVersion: number): number {
+  return Math.min(new DeviceRepo(db).lowestPatchFormat(g.members.map((m) => m.deviceId)), formatVersion);
+}
+
 export interface Candidates {
   /** Devices of the wave still waiting (pending) that are LoRa devices at all. */
   lora: number;

@@ -5,13 +5,12 @@ import type { CheckinFacts, PatchProvider, TransmitGate, UpdateDecision, UpdateP
 import type { RolloutSpec } from '../../../rollout/spec.ts';
 import { windowHold, windowVerdict } from '../../../rollout/windows.ts';
 import type { Service } from '../../../service.ts';
-import { DeviceRepo } from '../../../store/devices.ts';
 import { PatchRepo } from '../../../store/patches.ts';
 import { RolloutRepo } from '../../../store/rollouts.ts';
 import { MulticastApi } from '../chirpstack/multicast-api.ts';
 import type { ClockPort } from '../clock-sync-service.ts';
 import type { LoraTransport } from '../transport.ts';
-import { loraIdentities, multicastCandidates } from './candidates.ts';
+import { groupFormatCap, loraIdentities, multicastCandidates } from './candidates.ts';
 import { FuotaSession } from './session.ts';
 import { MulticastRepo, type SessionRow } from './store.ts';
 
@@ -27,12 +26,6 @@ export interface MulticastDeps {
   clock?: ClockPort;
   /** Pacing waits; tests pass a virtual clock's sleep. */
   sleep?: (ms: number) => Promise<void>;
-}
-
-/** Whether a patch exists for base → release, and its blob id and size. */
-/** The stored patch for a group, in a format every member decodes (one broadcast serves them all). */
-function storedPatch(ctx: DaemonContext, from: string, to: string, formatCap: number): { id: string; size: number } | undefined {
-  return new PatchRepo(ctx.db).best(from, to, Math.min(formatCap, ctx.config.delta.formatVersion));
 }
 
 /**
@@ -159,8 +152,8 @@ export class LoraMulticastService implements Service {
       const c = multicastCandidates(this.ctx.db, cfg, row.id, row.currentWave, row.releaseSha256);
       for (const g of c.groups) {
         if (g.members.length < spec.delivery.minGroupSize) continue;
-        const formatCap = new DeviceRepo(this.ctx.db).lowestPatchFormat(g.members.map((m) => m.deviceId));
-        const patch = storedPatch(this.ctx, g.fromSha256, row.releaseSha256, formatCap);
+        const formatCap = groupFormatCap(this.ctx.db, g, this.ctx.config.delta.formatVersion);
+        const patch = new PatchRepo(this.ctx.db).best(g.fromSha256, row.releaseSha256, formatCap);
         if (!patch) {
           this.deps.patches?.request(g.fromSha256, row.releaseSha256, formatCap);
           for (const m of g.members) gathering.add(m.deviceId);
