@@ -104,7 +104,7 @@ export class DeltaService implements Service, PatchProvider {
     if (this.stopped || this.queued.has(key)) return;
     const failedAt = this.failed.get(key);
     if (failedAt !== undefined && this.ctx.clock.monotonic() - failedAt < FAILURE_BACKOFF_MS) return;
-    const existing = fromSha256 === '' ? builder?.patches.full(toSha256) : builder?.patches.get(fromSha256, toSha256, formatCap);
+    const existing = builder?.patches.get(fromSha256, toSha256, formatCap);
     if (existing && this.ctx.blobs.has(existing.id)) return;
     this.queued.add(key);
     void this.queue.add(async () => {
