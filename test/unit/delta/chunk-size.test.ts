@@ -1,10 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPatch, encodeFullImage, encodePatch, ENTRY_SIZE, HEADER_SIZE, MIN_CHUNK_SIZE } from '../../../src/delta/index.ts';
 import { tempDir } from '../../helpers/tmp.ts';
-import { buildFirmware, events, run } from '../firmware/fw.ts';
+import { applyWithC, buildFirmware } from '../firmware/fw.ts';
 import { editedPair, prng } from './fixtures.ts';
 
 /** Reads `chunk_size` and every `output_length` straight from the bytes (FORMAT.md §3-4), without the parser's checks. */
@@ -20,17 +19,11 @@ describe('encoder chunk sizes below the 16 KiB sizing unit', () => {
   beforeAll(() => buildFirmware());
   afterAll(() => tmp.cleanup());
 
-  /** Applies with the C decoder (firmware/test/patch_cli) on a fresh host flash; returns slot1's result bytes. */
-  function applyWithC(base: Buffer, patch: Buffer): Buffer {
-    const dir = join(tmp.dir, String(n++));
-    const baseFile = `${dir}.base`;
-    const patchFile = `${dir}.patch`;
-    writeFileSync(baseFile, base);
-    writeFileSync(patchFile, patch);
-    const r = run('patch_cli', [dir, base.length === 0 ? '/dev/null' : baseFile, patchFile]);
-    const ev = events(r.stdout);
-    expect(ev.at(-1), r.stderr.toString()).toMatchObject({ event: 'done' });
-    return readFileSync(join(dir, 'slot1.bin'));
+  /** Applies with the C decoder on a fresh host flash; returns slot1's result bytes. */
+  function resultOfC(base: Buffer, patch: Buffer): Buffer {
+    const c = applyWithC(join(tmp.dir, String(n++)), base, patch);
+    expect(c.last, c.stderr).toMatchObject({ event: 'done' });
+    return c.result;
   }
 
   it('keeps every chunk within the header chunk_size, and both appliers accept the patch (property)', async () => {
@@ -43,7 +36,7 @@ describe('encoder chunk sizes below the 16 KiB sizing unit', () => {
         for (const len of lengths) expect(len).toBeLessThanOrEqual(chunkSize);
         expect(lengths.reduce((a, b) => a + b, 0)).toBe(newImg.length);
         expect(applyPatch(oldImg, patch).equals(newImg)).toBe(true);
-        expect(applyWithC(oldImg, patch).subarray(0, newImg.length).equals(newImg)).toBe(true);
+        expect(resultOfC(oldImg, patch).subarray(0, newImg.length).equals(newImg)).toBe(true);
       }),
       { numRuns: 6 },
     );
@@ -56,6 +49,6 @@ describe('encoder chunk sizes below the 16 KiB sizing unit', () => {
     expect(lengths.length).toBe(Math.ceil(img.length / MIN_CHUNK_SIZE));
     for (const len of lengths) expect(len).toBeLessThanOrEqual(MIN_CHUNK_SIZE);
     expect(applyPatch(new Uint8Array(0), patch).equals(img)).toBe(true);
-    expect(applyWithC(Buffer.alloc(0), patch).subarray(0, img.length).equals(img)).toBe(true);
+    expect(resultOfC(Buffer.alloc(0), patch).subarray(0, img.length).equals(img)).toBe(true);
   });
 });

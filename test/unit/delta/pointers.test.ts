@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +9,7 @@ import { NO_WINDOWS, pointerWindows, type PointerWindows } from '../../../src/de
 import { buildChunkStreams } from '../../../src/delta/streams.ts';
 import { readCorpus } from '../../helpers/corpus.ts';
 import { tempDir } from '../../helpers/tmp.ts';
-import { buildFirmware, events, run } from '../firmware/fw.ts';
+import { applyWithC, buildFirmware } from '../firmware/fw.ts';
 import { editedPair, prng } from './fixtures.ts';
 
 /** An ESP-IDF app image: 0xE9, segment count, 24-byte header, then `addr, len, data` per segment. */
@@ -92,15 +91,7 @@ describe('pointer prediction on the diff stream', () => {
   beforeAll(() => buildFirmware());
   afterAll(() => tmp.cleanup());
 
-  /** Applies with the C decoder (firmware/test/patch_cli) on a fresh host flash. */
-  function applyWithC(base: Buffer, patch: Buffer): { result: Buffer; last: Record<string, unknown> } {
-    const dir = join(tmp.dir, String(n++));
-    writeFileSync(`${dir}.base`, base);
-    writeFileSync(`${dir}.patch`, patch);
-    const ev = events(run('patch_cli', [dir, `${dir}.base`, `${dir}.patch`]).stdout);
-    const last = ev.at(-1) ?? {};
-    return { result: last.event === 'done' ? readFileSync(join(dir, 'slot1.bin')) : Buffer.alloc(0), last };
-  }
+  const applyC = (base: Buffer, patch: Buffer) => applyWithC(join(tmp.dir, String(n++)), base, patch);
 
   it('turns pointers moved by a relocation into zero diff bytes', async () => {
     // inserted at a 16 KiB page boundary: pointers into the first page stay, those into the second move
@@ -119,7 +110,7 @@ describe('pointer prediction on the diff stream', () => {
     expect(parsePatchHeader(v2).coders[1].transform).toBe(1);
     expect(v2.length).toBeLessThan(v1.length);
     expect(applyPatch(oldImg, v2).equals(newImg)).toBe(true);
-    const c = applyWithC(oldImg, v2);
+    const c = applyC(oldImg, v2);
     expect(c.last).toMatchObject({ event: 'done' });
     expect(c.result.subarray(0, newImg.length).equals(newImg)).toBe(true);
   });
@@ -147,7 +138,7 @@ describe('pointer prediction on the diff stream', () => {
         const patch = await encodePatch(oldImg, newImg, { chunkSize, pointerWindows: everything });
         expect(parsePatchHeader(patch).formatVersion).toBe(2);
         expect(applyPatch(oldImg, patch).equals(newImg)).toBe(true);
-        const c = applyWithC(oldImg, patch);
+        const c = applyC(oldImg, patch);
         expect(c.last).toMatchObject({ event: 'done' });
         expect(c.result.subarray(0, newImg.length).equals(newImg)).toBe(true);
       }),
@@ -191,7 +182,7 @@ describe('pointer prediction on the diff stream', () => {
       expect(err).toBeInstanceOf(PatchError);
       expect((err as PatchError).formatName).toBe(name);
       expect((err as PatchError).message).toContain(field);
-      expect(applyWithC(base, bad).last).toMatchObject({ event: 'error', message: 'not a furrow patch of a supported version' });
+      expect(applyC(base, bad).last).toMatchObject({ event: 'error', message: 'not a furrow patch of a supported version' });
     });
   });
 });

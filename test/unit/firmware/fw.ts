@@ -46,6 +46,18 @@ export function events(stdout: Buffer | string): Array<Record<string, unknown>> 
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * Applies `patch` to `base` (empty = full image) with the C decoder (patch_cli) on a fresh host flash in
+ * `dir`: its last event, its stderr, and the passive slot's bytes when it finished.
+ */
+export function applyWithC(dir: string, base: Buffer, patch: Buffer): { last: Record<string, unknown>; stderr: string; result: Buffer } {
+  writeFileSync(`${dir}.base`, base);
+  writeFileSync(`${dir}.patch`, patch);
+  const r = run('patch_cli', [dir, base.length === 0 ? '/dev/null' : `${dir}.base`, `${dir}.patch`]);
+  const last = events(r.stdout).at(-1) ?? {};
+  return { last, stderr: r.stderr.toString(), result: last.event === 'done' ? readFileSync(join(dir, 'slot1.bin')) : Buffer.alloc(0) };
+}
+
 const CACHE = resolve(ROOT, 'test/.tmp/firmware-patches');
 
 /** A furrow patch from `from` (corpus file, or null for a full image) to `to`, cached on disk. */
