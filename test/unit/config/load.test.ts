@@ -58,6 +58,13 @@ describe('config loading', () => {
     expect(i!.message).toMatch(/loud/);
   });
 
+  it('reports a patch format the gateway cannot build at its line', () => {
+    const [i] = issues('delta:\n  formatVersion: 3\n');
+    expect(i).toMatchObject({ line: 2, path: 'delta.formatVersion' });
+    expect(parseConfigText('delta:\n  formatVersion: 1\n', 'f.yaml', {}).delta.formatVersion).toBe(1);
+    expect(parseConfigText('', 'f.yaml', {}).delta.formatVersion).toBe(2);
+  });
+
   it('reports a mapping where a list was expected', () => {
     const [i] = issues('releases:\n  trustedKeys: { a: 1 }\n');
     expect(i).toMatchObject({ line: 2, path: 'releases.trustedKeys' });
