@@ -9,6 +9,7 @@ import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { InputError } from '../../errors.ts';
 import { withStore } from '../context.ts';
+import { probeDaemon, rolloutPickupNote } from '../daemon-probe.ts';
 
 export function registerRollout(program: Command): void {
   const rollout = program
@@ -33,12 +34,12 @@ export function registerRollout(program: Command): void {
     .option('--yes', 'do not print the plan first')
     .addHelpText('after', '\nExample:\n  $ furrow rollout apply config/rollouts/soil-probe-1.4.2.yaml')
     .action(async (file: string, opts: { yes?: boolean }, cmd: Command) => {
-      await withStore(cmd, ({ db, loaded }) => {
+      await withStore(cmd, async ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
         if (!opts.yes) process.stdout.write(renderPlan(plan) + '\n');
         applyPlan(db, plan, file, Date.now());
-        process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; the running daemon picks it up within a second\n`);
+        process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; ${rolloutPickupNote(await probeDaemon(loaded.config))}\n`);
       });
     });
 
