@@ -71,6 +71,7 @@ export function registerLora(program: Command): void {
   mc.command('status [session]')
     .description('progress of multicast sessions (fragments sent, devices done/missing); with an id: every member')
     .option('--watch', 'print the sessions again whenever they change, until none is running')
+    .addHelpText('after', '\nExamples:\n  $ furrow lora multicast status --watch\n  $ furrow lora multicast status mc-4f2a9c      # every member: state, missing, repaired')
     .action(async (id: string | undefined, opts: { watch?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db }) => {
         const repo = new MulticastRepo(db);
@@ -94,6 +95,7 @@ export function registerLora(program: Command): void {
 
   mc.command('cancel <session>')
     .description('stop a session; members that have not rebuilt the patch get the unicast download instead')
+    .addHelpText('after', '\nExample:\n  $ furrow lora multicast cancel mc-4f2a9c')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new MulticastRepo(db);

@@ -11,6 +11,13 @@ import { InputError } from '../../errors.ts';
 import { withStore } from '../context.ts';
 import { probeDaemon, rolloutPickupNote } from '../daemon-probe.ts';
 
+const EXAMPLE_REASONS: Record<Verb, string> = {
+  pause: 'harvest week, radio quiet',
+  resume: 'harvest done',
+  halt: 'probes report wrong soil moisture after 1.4.2',
+  abort: '1.4.3 replaces it',
+};
+
 export function registerRollout(program: Command): void {
   const rollout = program
     .command('rollout')
@@ -46,6 +53,7 @@ export function registerRollout(program: Command): void {
   rollout
     .command('status [id]')
     .description('progress per wave, failures with reasons, and the timeline; without id: every rollout')
+    .addHelpText('after', '\nExamples:\n  $ furrow rollout status soil-probe-1.4.2\n  $ furrow rollout status')
     .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new RolloutRepo(db);
@@ -95,6 +103,7 @@ export function registerRollout(program: Command): void {
       .command(`${verb} <id>`)
       .description(help[verb])
       .option('-r, --reason <text>', 'why (shown in status and sent with the rollout.state event)')
+      .addHelpText('after', `\nExample:\n  $ furrow rollout ${verb} soil-probe-1.4.2 --reason ${JSON.stringify(EXAMPLE_REASONS[verb])}`)
       .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
         await withStore(cmd, ({ db }) => {
           const to = applyVerb(new RolloutRepo(db), id, verb, opts.reason ?? null, Date.now());
