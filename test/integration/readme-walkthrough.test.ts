@@ -62,6 +62,7 @@ describe('README operator walkthrough', () => {
     // What the walkthrough promises a reader, from its own output: the devices report 1.4.1 once they
     // checked in, the applied rollout reaches the running daemon, the canary updates and reports back.
     const out = r.stdout;
+    expect(out).toContain('patches: the running daemon is building the full image and a delta from every version soil-probe devices run');
     expect(out).toMatch(/built: soil-probe 1\.4\.1 → 1\.4\.2 {2}delta/);
     expect(out).toMatch(/^probe-0001 +soil-probe +1\.4\.1 /m);
     expect(out).toMatch(/will be created \(2 devices in 2 waves\)/);
