@@ -9,7 +9,7 @@ import { ReleaseRepo, type ReleaseRow } from '../store/releases.ts';
 import { PatchRepo } from '../store/patches.ts';
 import { RolloutRepo, TERMINAL_STATES, type RolloutRow } from '../store/rollouts.ts';
 import { issueAt } from './load.ts';
-import { plural } from './render.ts';
+import { plural } from '../text.ts';
 import { selects } from './selector.ts';
 import type { RolloutSpec } from './spec.ts';
 import { assignWaves, resolveWaveSizes, WaveSizeError } from './waves.ts';

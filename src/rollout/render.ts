@@ -4,11 +4,6 @@ import type { RolloutPlan } from './plan.ts';
 
 const sz = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`);
 
-/** "1 device", "2 devices": counts in plans and status lines read as English. */
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
 /** A count right-aligned in `width` with its noun padded, so table columns stay aligned. */
 function countCol(n: number, width: number, one: string): string {
   return `${String(n).padStart(width)} ${(n === 1 ? one : `${one}s`).padEnd(one.length + 1)}`;

@@ -8,6 +8,7 @@ import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { formatBytes, table, withStore } from '../context.ts';
+import { plural } from '../../text.ts';
 
 /**
  * `furrow lora multicast start|status|cancel`: the CLI writes the daemon's SQLite (a queued session, a
@@ -58,7 +59,7 @@ export function registerLora(program: Command): void {
           }
           const id = repo.create({ rolloutId: row.id, wave, fromSha256: g.fromSha256, toSha256: row.releaseSha256, patchId: patch.id, patchSize: patch.size, origin: 'cli', members: g.members }, Date.now());
           queued.push(id);
-          process.stdout.write(`queued: session ${id}, ${g.members.length} devices, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
+          process.stdout.write(`queued: session ${id}, ${plural(g.members.length, 'device')}, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
         }
         for (const p of problems) process.stdout.write(`skipped: ${p}\n`);
         if (queued.length === 0) {
