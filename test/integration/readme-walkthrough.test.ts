@@ -4,7 +4,9 @@
  * gives a new user (config/ copied, firmware/ linked so `make -C firmware` reuses the build), with the
  * demo config and data under ./data. Two translations only: `npx furrow` runs this checkout's
  * bin/furrow.js, and the devices' `127.0.0.1:5683` points at a free port, which the daemon and CLI get
- * from FURROW_COAP_PORT / FURROW_METRICS_PORT (the documented per-machine overrides).
+ * from FURROW_COAP_PORT / FURROW_METRICS_PORT (the documented per-machine overrides; FURROW_COAP_HOST
+ * keeps CoAP on IPv4 loopback for machines without IPv6). bash runs it with -e and pipefail, so
+ * every step must exit 0; the ERR trap names the one that did not.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, symlinkSync } from 'node:fs';
