@@ -18,12 +18,8 @@ export function formatIssue(i: ConfigIssue): string {
 export class ConfigError extends InputError {
   readonly issues: ConfigIssue[];
 
-  constructor(file: string, issues: ConfigIssue[]) {
-    super(
-      'CONFIG_INVALID',
-      `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map((i) => '  ' + formatIssue(i)).join('\n')}`,
-      { hint: 'fix the lines above; `furrow config check <file>` re-checks without starting anything' },
-    );
+  constructor(file: string, issues: ConfigIssue[], hint = 'fix the lines above; `furrow config check <file>` re-checks without starting anything') {
+    super('CONFIG_INVALID', `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map((i) => '  ' + formatIssue(i)).join('\n')}`, { hint });
     this.issues = issues;
   }
 }

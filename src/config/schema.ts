@@ -42,7 +42,7 @@ export const configSchema = z
         trustedKeys: z
           .array(z.string())
           .default([])
-          .describe('PEM files with release (vendor) public keys; relative to this config file'),
+          .describe("PEM files with release (vendor) public keys; a relative path is resolved from this config file's folder, not the working directory"),
         products: z
           .record(z.string(), z.strictObject({ chip: z.enum(['esp32', 'esp32s2', 'esp32s3', 'esp32c3', 'esp32c2', 'esp32c6', 'esp32h2', 'esp32p4']) }))
           .default({})

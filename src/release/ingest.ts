@@ -45,7 +45,10 @@ function readImage(file: string): Buffer {
  * The blob is written before the row, so a crash in between leaves an orphan blob, never a row
  * pointing at nothing.
  */
-export function addRelease(deps: { db: Db; blobs: BlobStore; config: Config; now: number }, input: AddReleaseInput): AddReleaseResult {
+export function addRelease(
+  deps: { db: Db; blobs: BlobStore; config: Config; now: number; /** where the config came from, for errors about its relative paths */ configFile?: string },
+  input: AddReleaseInput,
+): AddReleaseResult {
   checkName('product', input.product);
   checkName('version', input.version);
   const data = readImage(input.file);
@@ -75,7 +78,7 @@ export function addRelease(deps: { db: Db; blobs: BlobStore; config: Config; now
   let signer: string | null = null;
   let secureVersion = image.appDesc.secureVersion;
   if (input.sigFile) {
-    const statement = verifyReleaseStatement(readImage(input.sigFile), deps.config.releases.trustedKeys, input.sigFile);
+    const statement = verifyReleaseStatement(readImage(input.sigFile), deps.config.releases.trustedKeys, input.sigFile, deps.configFile);
     const mismatch: string[] = [];
     if (statement.product !== input.product) mismatch.push(`product ${statement.product} ≠ ${input.product}`);
     if (statement.version !== input.version) mismatch.push(`version ${statement.version} ≠ ${input.version}`);

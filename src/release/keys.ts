@@ -1,5 +1,6 @@
 import { type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { InputError } from '../errors.ts';
 import { generateEs256KeyPair, keyId, privateKeyFromPem, publicKeyFromPem } from '../manifest/cose.ts';
 
@@ -21,6 +22,8 @@ export function generateKeyFiles(base: string): GeneratedKey {
     }
   }
   const { privateKey, publicKey } = generateEs256KeyPair();
+  // `keys generate keys/vendor-release` makes keys/ (private: only its owner may list it).
+  mkdirSync(dirname(privateFile), { recursive: true, mode: 0o700 });
   writeFileSync(privateFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
   writeFileSync(publicFile, publicKey.export({ format: 'pem', type: 'spki' }), { flag: 'wx' });
   return { privateFile, publicFile, kid: keyId(publicKey).toString('hex') };

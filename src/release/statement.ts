@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { InputError } from '../errors.ts';
+import { dirname, relative } from 'node:path';
+import { FurrowError, InputError } from '../errors.ts';
 import { decodeCbor, encodeCbor, toBytes, uint } from '../manifest/cbor.ts';
 import { sign1, verify1 } from '../manifest/cose.ts';
 import { loadPublicKey } from './keys.ts';
@@ -32,18 +33,35 @@ export function signStatement(s: ReleaseStatement, key: KeyObject): Buffer {
   return sign1(encodeStatement(s), key);
 }
 
+/**
+ * Loads one releases.trustedKeys file. The config loader made relative entries absolute from the config
+ * file's folder; a missing file says so, because operators expect the working directory.
+ */
+function loadTrustedKey(file: string, configFile: string | undefined): KeyObject {
+  try {
+    return loadPublicKey(file);
+  } catch (err) {
+    if (!(err instanceof FurrowError) || err.code !== 'KEY_UNREADABLE') throw err;
+    const how = configFile ? ` (the entry ${relative(dirname(configFile), file)} resolved from ${dirname(configFile)}, the folder of ${configFile})` : '';
+    throw new InputError('RELEASE_TRUSTED_KEY_UNREADABLE', `releases.trustedKeys: ${err.message}${how}`, {
+      hint: 'relative paths in releases.trustedKeys are resolved from the config file\'s folder, not the working directory; list the .pub.pem from `furrow keys generate` relative to that folder, or as an absolute path',
+    });
+  }
+}
+
 /** Verifies a statement against the configured trusted key files and decodes it. */
 export function verifyReleaseStatement(
   bytes: Buffer,
   trustedKeyFiles: string[],
   where: string,
+  configFile?: string,
 ): ReleaseStatement & { bytes: Buffer; kid: string } {
   if (trustedKeyFiles.length === 0) {
-    throw new InputError('RELEASE_NO_TRUSTED_KEYS', `cannot check ${where}: releases.trustedKeys lists no release public keys`, {
-      hint: 'add the vendor public key file (from `furrow keys generate`) under releases.trustedKeys',
+    throw new InputError('RELEASE_NO_TRUSTED_KEYS', `cannot check ${where}: releases.trustedKeys${configFile ? ` in ${configFile}` : ''} lists no release public keys`, {
+      hint: 'add the vendor public key file (from `furrow keys generate`) under releases.trustedKeys; a relative path is resolved from the config file\'s folder',
     });
   }
-  const keys = trustedKeyFiles.map(loadPublicKey);
+  const keys = trustedKeyFiles.map((f) => loadTrustedKey(f, configFile));
   let verified: { payload: Buffer; kid: Buffer };
   try {
     verified = verify1(bytes, keys);

@@ -1,5 +1,6 @@
 import type { RolloutRow, WaveCounts, WaveRow } from '../store/rollouts.ts';
 import type { RolloutSpec } from './spec.ts';
+import { plural } from '../text.ts';
 
 export type Evaluation =
   | { action: 'none'; reason?: undefined }
@@ -15,7 +16,7 @@ const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
 export function evaluateRollout(spec: RolloutSpec, row: RolloutRow, waves: WaveRow[], counts: WaveCounts[], soakElapsedMs: number): Evaluation {
   const rollbacks = counts.reduce((a, c) => a + c.rolledBack, 0);
   if (spec.halt.maxRollbacks > 0 && rollbacks >= spec.halt.maxRollbacks) {
-    return { action: 'halt', reason: `${rollbacks} devices rolled back (limit ${spec.halt.maxRollbacks})` };
+    return { action: 'halt', reason: `${plural(rollbacks, 'device')} rolled back (limit ${spec.halt.maxRollbacks})` };
   }
   for (const c of counts) {
     if (c.wave > row.currentWave) continue;

@@ -9,6 +9,7 @@ import { ReleaseRepo, type ReleaseRow } from '../store/releases.ts';
 import { PatchRepo } from '../store/patches.ts';
 import { RolloutRepo, TERMINAL_STATES, type RolloutRow } from '../store/rollouts.ts';
 import { issueAt } from './load.ts';
+import { plural } from '../text.ts';
 import { selects } from './selector.ts';
 import type { RolloutSpec } from './spec.ts';
 import { assignWaves, resolveWaveSizes, WaveSizeError } from './waves.ts';
@@ -86,14 +87,16 @@ export function planRollout(
   opts: { schedule: ScheduleConfig; patches: PatchLookup; now: number },
 ): RolloutPlan {
   const releases = new ReleaseRepo(db);
-  const fail = (path: Array<string | number>, message: string): never => {
-    throw new ConfigError(source.file, [issueAt(source.file, source.text, path, message)]);
+  // What the file asks for does not fit the gateway's state (releases, devices, earlier rollouts):
+  // the hint says what to change there, since re-checking the file alone would find nothing.
+  const fail = (path: Array<string | number>, message: string, hint = 'change the rollout file and run `furrow rollout plan` again'): never => {
+    throw new ConfigError(source.file, [issueAt(source.file, source.text, path, message)], hint);
   };
   const r = spec.release;
   const release = r.sha256 ? releases.get(r.sha256) : releases.byVersion(r.product, r.version!);
   if (!release || release.product !== r.product || (r.version && release.version !== r.version)) {
     const known = releases.list({ product: r.product }).map((x) => x.version);
-    fail(['release', r.sha256 ? 'sha256' : 'version'], `unknown release ${r.product} ${r.version ?? r.sha256}; ${known.length ? `known versions: ${known.join(', ')}` : `no releases of ${r.product} yet (furrow release add ...)`}`);
+    fail(['release', r.sha256 ? 'sha256' : 'version'], `unknown release ${r.product} ${r.version ?? r.sha256}; ${known.length ? `known versions: ${known.join(', ')}` : `no releases of ${r.product} yet`}`, 'add the release with `furrow release add <image> --product P --version V` (see `furrow release list`), or name a known one');
   }
   const rel = release!;
   const all = new DeviceRepo(db).list({ product: r.product });
@@ -104,8 +107,11 @@ export function planRollout(
     fail(
       ['select'],
       matching.length > 0
-        ? `all ${matching.length} selected devices already run ${r.product} ${rel.version}: nothing to do`
-        : `the selector matches no devices (${all.length} ${r.product} devices known); check labels, hwRev, runningVersions and devices`,
+        ? `${matching.length === 1 ? 'the one selected device already runs' : `all ${matching.length} selected devices already run`} ${r.product} ${rel.version}: nothing to do`
+        : `the selector matches no devices (${plural(all.length, `${r.product} device`)} known); check labels, hwRev, runningVersions and devices`,
+      matching.length > 0
+        ? 'point release at a newer version, or select other devices'
+        : 'add devices with `furrow devices add <id> --product P --label k=v --hw-rev R`; runningVersions matches what a device reported at its last check-in (`furrow devices list`, VERSION), so a device that never checked in matches only selectors without runningVersions',
     );
   }
   let sizes: number[] = [];
@@ -159,7 +165,7 @@ export function planRollout(
   if (existing && TERMINAL_STATES.includes(existing.state)) {
     fail(['id'], `rollout ${spec.id} already ended (${existing.state}); give the new rollout another id`);
   }
-  const diff = existing ? diffAgainst(repo, existing, spec, rel, members) : [`+ rollout ${spec.id} will be created (${selected.length} devices in ${waves.length} waves)`];
+  const diff = existing ? diffAgainst(repo, existing, spec, rel, members) : [`+ rollout ${spec.id} will be created (${plural(selected.length, 'device')} in ${plural(waves.length, 'wave')})`];
   return { spec, release: rel, selected: selected.length, alreadyCurrent, waves, sources: [...sources.values()], bearers: [...bearers.values()], totalBytes, warnings, existing, diff, members };
 }
 
@@ -183,10 +189,10 @@ function diffAgainst(repo: RolloutRepo, existing: RolloutRow, spec: RolloutSpec,
     current.delete(m.deviceId);
   }
   const leaves = [...current.values()].filter((m) => m.state === 'pending').length;
-  if (joins) out.push(`    + ${joins} devices join`);
-  if (leaves) out.push(`    - ${leaves} pending devices leave`);
-  if (moves) out.push(`    ~ ${moves} pending devices change wave`);
-  if (pinned) out.push(`    = ${pinned} devices already under way keep their wave`);
+  if (joins) out.push(`    + ${plural(joins, 'device')} ${joins === 1 ? 'joins' : 'join'}`);
+  if (leaves) out.push(`    - ${plural(leaves, 'pending device')} ${leaves === 1 ? 'leaves' : 'leave'}`);
+  if (moves) out.push(`    ~ ${plural(moves, 'pending device')} ${moves === 1 ? 'changes' : 'change'} wave`);
+  if (pinned) out.push(`    = ${plural(pinned, 'device')} already under way ${pinned === 1 ? 'keeps its' : 'keep their'} wave`);
   if (out.length === 1) out.push('    (no changes)');
   return out;
 }

@@ -4,6 +4,11 @@ import type { RolloutPlan } from './plan.ts';
 
 const sz = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`);
 
+/** A count right-aligned in `width` with its noun padded, so table columns stay aligned. */
+function countCol(n: number, width: number, one: string): string {
+  return `${String(n).padStart(width)} ${(n === 1 ? one : `${one}s`).padEnd(one.length + 1)}`;
+}
+
 export function bar(fraction: number, width = 24): string {
   const f = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));
   const full = Math.round(f * width);
@@ -15,7 +20,7 @@ export function renderPlan(p: RolloutPlan): string {
   const out: string[] = [];
   out.push(...p.diff, '');
   out.push(`release   ${p.release.product} ${p.release.version}  ${sz(p.release.size)}  sha256 ${p.release.sha256.slice(0, 16)}`);
-  out.push(`devices   ${p.selected} selected${p.alreadyCurrent ? `, ${p.alreadyCurrent} already run it (left out)` : ''}`);
+  out.push(`devices   ${p.selected} selected${p.alreadyCurrent ? `, ${p.alreadyCurrent} already ${p.alreadyCurrent === 1 ? 'runs' : 'run'} it (left out)` : ''}`);
   out.push(`priority  ${p.spec.priority}${p.spec.deadline ? `   deadline ${p.spec.deadline}` : ''}${p.spec.budget !== undefined ? `   budget ${sz(p.spec.budget)}` : ''}`);
   const w = p.spec.windows;
   if (w.deny.length || w.allow.length) {
@@ -25,17 +30,17 @@ export function renderPlan(p: RolloutPlan): string {
   out.push('', 'waves');
   for (const wave of p.waves) {
     const spec = p.spec.waves[wave.index]!;
-    out.push(`  ${String(wave.index).padStart(2)} ${wave.name.padEnd(10)} ${String(wave.size).padStart(6)} devices  ${sz(wave.bytes).padStart(10)}  soak ${formatDuration(wave.soakMs).padEnd(6)} proceed at ${Math.round(spec.proceedAt * 100)}%  halt over ${Math.round((spec.maxFailureRate ?? p.spec.halt.maxFailureRate) * 100)}% failed`);
+    out.push(`  ${String(wave.index).padStart(2)} ${wave.name.padEnd(10)} ${countCol(wave.size, 6, 'device')} ${sz(wave.bytes).padStart(10)}  soak ${formatDuration(wave.soakMs).padEnd(6)} proceed at ${Math.round(spec.proceedAt * 100)}%  halt over ${Math.round((spec.maxFailureRate ?? p.spec.halt.maxFailureRate) * 100)}% failed`);
   }
   out.push(`  halt also at ${p.spec.halt.maxRollbacks} rollbacks; failure rate judged from ${p.spec.halt.minFinished} finished devices per wave`);
   out.push('', 'per source version');
   for (const s of p.sources) {
     const what = s.choice.kind === 'delta' ? `patch ${sz(s.choice.size)} (${Math.round((100 * s.choice.size) / p.release.size)}% of image)` : `full image ${sz(s.choice.size)}${s.choice.built ? '' : ' (no patch built yet)'}`;
-    out.push(`  ${s.fromVersion.padEnd(12)} ${(s.fromSha256 ?? 'unknown').slice(0, 12)}  ${String(s.devices).padStart(6)} devices  ${what}`);
+    out.push(`  ${s.fromVersion.padEnd(12)} ${(s.fromSha256 ?? 'unknown').slice(0, 12)}  ${countCol(s.devices, 6, 'device')} ${what}`);
   }
   out.push('', 'per bearer');
   for (const b of p.bearers) {
-    out.push(`  ${b.bearer.padEnd(12)} ${String(b.devices).padStart(6)} devices  ${sz(b.bytes).padStart(10)} payload  ${sz(b.wireBytes).padStart(10)} on the wire  airtime ${formatDuration(b.airtimeMs)}  takes at least ${formatDuration(b.durationMs)}`);
+    out.push(`  ${b.bearer.padEnd(12)} ${countCol(b.devices, 6, 'device')} ${sz(b.bytes).padStart(10)} payload  ${sz(b.wireBytes).padStart(10)} on the wire  airtime ${formatDuration(b.airtimeMs)}  takes at least ${formatDuration(b.durationMs)}`);
   }
   out.push('', `total     ${sz(p.totalBytes)}`);
   for (const warn of p.warnings) out.push(`warning: ${warn}`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { WaveSize } from './spec.ts';
+import { plural } from '../text.ts';
 
 /**
  * Stable place of a device in a rollout: SHA-256 of rollout id and device id. Sorting by it gives an
@@ -36,7 +37,7 @@ export function resolveWaveSizes(sizes: readonly WaveSize[], total: number): num
   const pctSum = sizes.reduce((a, s) => a + ('percent' in s ? s.percent : 0), 0);
   if (restIndex !== -1) {
     if (fixed >= total) {
-      throw new WaveSizeError(`waves before "rest" take ${fixed} devices but the selector matches ${total}: the last wave would get none`, restIndex);
+      throw new WaveSizeError(`waves before "rest" take ${plural(fixed, 'device')} but the selector matches ${total}: the last wave would get none`, restIndex);
     }
     counts[restIndex] = total - fixed;
     return counts;
@@ -49,7 +50,7 @@ export function resolveWaveSizes(sizes: readonly WaveSize[], total: number): num
     return counts;
   }
   if (fixed > total) {
-    throw new WaveSizeError(`waves ask for ${fixed} devices but the selector matches only ${total}`, null);
+    throw new WaveSizeError(`waves ask for ${plural(fixed, 'device')} but the selector matches only ${total}`, null);
   }
   if (fixed < total) {
     throw new WaveSizeError(

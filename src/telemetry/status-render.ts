@@ -1,4 +1,5 @@
 import type { StatusSnapshot } from './status.ts';
+import { plural } from '../text.ts';
 
 export function progressBar(fraction: number, width = 20): string {
   const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
@@ -45,7 +46,7 @@ export function renderStatus(s: StatusSnapshot, note?: string): string {
   out.push(
     `Outbox     ${o.depth} waiting${o.oldestPendingAgeSeconds !== null ? ` (oldest ${duration(o.oldestPendingAgeSeconds)} old)` : ''}, last acknowledged #${o.lastAckedSeq}, ${o.droppedTotal} dropped`,
   );
-  out.push(`Store      ${s.counts.devices} devices, ${s.counts.releases} releases, ${s.counts.transfersActive} active transfers`);
+  out.push(`Store      ${plural(s.counts.devices, 'device')}, ${plural(s.counts.releases, 'release')}, ${plural(s.counts.transfersActive, 'active transfer')}`);
   if (s.modem) {
     const m = s.modem;
     const parts = [m.model, m.registered ? 'registered' : 'NOT REGISTERED'];

@@ -111,7 +111,7 @@ export function registerDelta(program: Command): void {
           return;
         }
         if (rows.length === 0) {
-          process.stdout.write('no patches (they are built when a release is added, or with `furrow delta build`)\n');
+          process.stdout.write('no patches (the running daemon builds them when it sees a new release and when a device needs one; by hand: `furrow delta build`)\n');
           return;
         }
         process.stdout.write(

@@ -64,6 +64,7 @@ export function registerDevices(program: Command): void {
     .description('list devices with what they last reported')
     .option('-p, --product <product>', 'only this product')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ furrow devices list --product soil-probe\n\nVERSION is what the device reported at its last check-in (- until its first).')
     .action(async (opts: { product?: string; json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const rows = new DeviceRepo(db).list(opts.product ? { product: opts.product } : {});
@@ -88,6 +89,7 @@ export function registerDevices(program: Command): void {
     .command('show <id>')
     .description('one device in detail, with its transfers')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ furrow devices show probe-0001')
     .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const d = new DeviceRepo(db).get(id);

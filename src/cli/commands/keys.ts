@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generateKeyFiles } from '../../release/index.ts';
 
@@ -5,10 +6,16 @@ export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('manage signing keys');
   keys
     .command('generate <name>')
-    .description('create an ES256 (P-256) key pair: <name>.pem (private, keep offline) and <name>.pub.pem')
-    .addHelpText('after', '\nExample:\n  $ furrow keys generate vendor-release\n  then list vendor-release.pub.pem under releases.trustedKeys on the gateway')
+    .description('create an ES256 (P-256) key pair: <name>.pem (private, keep offline) and <name>.pub.pem, relative to the working directory')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ furrow keys generate keys/vendor-release\n  then list the .pub.pem under releases.trustedKeys on the gateway; a relative path there is\n  resolved from the config file\'s folder (config/furrow.yaml lists ../keys/vendor-release.pub.pem)',
+    )
     .action((name: string) => {
       const k = generateKeyFiles(name);
-      process.stdout.write(`private key ${k.privateFile} (mode 0600; keep it offline)\npublic key  ${k.publicFile}\nkey id      ${k.kid}\n`);
+      process.stdout.write(
+        `private key ${k.privateFile} (mode 0600; keep it offline)\npublic key  ${k.publicFile} (${resolve(k.publicFile)})\nkey id      ${k.kid}\n` +
+          'gateways trust it when releases.trustedKeys lists the public key; relative entries there are resolved from the config file\'s folder\n',
+      );
     });
 }

@@ -8,6 +8,7 @@ import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { formatBytes, table, withStore } from '../context.ts';
+import { plural } from '../../text.ts';
 
 /**
  * `furrow lora multicast start|status|cancel`: the CLI writes the daemon's SQLite (a queued session, a
@@ -58,7 +59,7 @@ export function registerLora(program: Command): void {
           }
           const id = repo.create({ rolloutId: row.id, wave, fromSha256: g.fromSha256, toSha256: row.releaseSha256, patchId: patch.id, patchSize: patch.size, origin: 'cli', members: g.members }, Date.now());
           queued.push(id);
-          process.stdout.write(`queued: session ${id}, ${g.members.length} devices, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
+          process.stdout.write(`queued: session ${id}, ${plural(g.members.length, 'device')}, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
         }
         for (const p of problems) process.stdout.write(`skipped: ${p}\n`);
         if (queued.length === 0) {
@@ -71,6 +72,7 @@ export function registerLora(program: Command): void {
   mc.command('status [session]')
     .description('progress of multicast sessions (fragments sent, devices done/missing); with an id: every member')
     .option('--watch', 'print the sessions again whenever they change, until none is running')
+    .addHelpText('after', '\nExamples:\n  $ furrow lora multicast status --watch\n  $ furrow lora multicast status mc-4f2a9c      # every member: state, missing, repaired')
     .action(async (id: string | undefined, opts: { watch?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db }) => {
         const repo = new MulticastRepo(db);
@@ -94,6 +96,7 @@ export function registerLora(program: Command): void {
 
   mc.command('cancel <session>')
     .description('stop a session; members that have not rebuilt the patch get the unicast download instead')
+    .addHelpText('after', '\nExample:\n  $ furrow lora multicast cancel mc-4f2a9c')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new MulticastRepo(db);

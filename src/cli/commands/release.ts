@@ -6,6 +6,7 @@ import { addRelease, loadPrivateKey, parseEspImage, signStatement } from '../../
 import { checkName } from '../../release/ingest.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { formatBytes, table, withStore } from '../context.ts';
+import { patchBuildNote, probeDaemon } from '../daemon-probe.ts';
 
 function parseSecureVersion(v: string): number {
   const n = Number(v);
@@ -22,15 +23,19 @@ export function registerRelease(program: Command): void {
     .requiredOption('-p, --product <product>', 'product the image is for, e.g. soil-probe')
     .requiredOption('-V, --version <version>', 'release version, e.g. 1.4.2 (the image\'s own esp_app_desc version is not trusted)')
     .option('-s, --sig <file>', 'release statement made offline by `furrow release sign`')
-    .addHelpText('after', '\nExample:\n  $ furrow release add build/app.bin --product soil-probe --version 1.4.2 --sig app.sig')
+    .addHelpText('after', '\nExample:\n  $ furrow release add build/app.bin --product soil-probe --version 1.4.2 --sig build/app.bin.sig')
     .action(async (image: string, opts: { product: string; version: string; sig?: string }, cmd: Command) => {
-      await withStore(cmd, ({ db, blobs, loaded }) => {
-        const r = addRelease({ db, blobs, config: loaded.config, now: Date.now() }, { file: image, product: opts.product, version: opts.version, ...(opts.sig ? { sigFile: opts.sig } : {}) });
+      await withStore(cmd, async ({ db, blobs, loaded }) => {
+        const r = addRelease(
+          { db, blobs, config: loaded.config, now: Date.now(), configFile: loaded.file },
+          { file: image, product: opts.product, version: opts.version, ...(opts.sig ? { sigFile: opts.sig } : {}) },
+        );
         const what = r.created ? 'added' : 'already present';
         process.stdout.write(
           `${what}: ${r.release.product} ${r.release.version}  ${r.image.chip}  ${formatBytes(r.release.size)}  sha256 ${r.release.sha256}` +
             `  ${r.release.signer ? `signed by ${r.release.signer}` : 'UNSIGNED'}\n`,
         );
+        if (r.created) process.stdout.write(patchBuildNote(await probeDaemon(loaded.config), loaded.config, r.release.product, r.release.version) + '\n');
       });
     });
 

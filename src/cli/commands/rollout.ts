@@ -9,6 +9,14 @@ import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { InputError } from '../../errors.ts';
 import { withStore } from '../context.ts';
+import { probeDaemon, rolloutPickupNote } from '../daemon-probe.ts';
+
+const EXAMPLE_REASONS: Record<Verb, string> = {
+  pause: 'harvest week, radio quiet',
+  resume: 'harvest done',
+  halt: 'probes report wrong soil moisture after 1.4.2',
+  abort: '1.4.3 replaces it',
+};
 
 export function registerRollout(program: Command): void {
   const rollout = program
@@ -33,18 +41,19 @@ export function registerRollout(program: Command): void {
     .option('--yes', 'do not print the plan first')
     .addHelpText('after', '\nExample:\n  $ furrow rollout apply config/rollouts/soil-probe-1.4.2.yaml')
     .action(async (file: string, opts: { yes?: boolean }, cmd: Command) => {
-      await withStore(cmd, ({ db, loaded }) => {
+      await withStore(cmd, async ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
         if (!opts.yes) process.stdout.write(renderPlan(plan) + '\n');
         applyPlan(db, plan, file, Date.now());
-        process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; the running daemon picks it up within a second\n`);
+        process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; ${rolloutPickupNote(await probeDaemon(loaded.config))}\n`);
       });
     });
 
   rollout
     .command('status [id]')
     .description('progress per wave, failures with reasons, and the timeline; without id: every rollout')
+    .addHelpText('after', '\nExamples:\n  $ furrow rollout status soil-probe-1.4.2\n  $ furrow rollout status')
     .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new RolloutRepo(db);
@@ -94,6 +103,7 @@ export function registerRollout(program: Command): void {
       .command(`${verb} <id>`)
       .description(help[verb])
       .option('-r, --reason <text>', 'why (shown in status and sent with the rollout.state event)')
+      .addHelpText('after', `\nExample:\n  $ furrow rollout ${verb} soil-probe-1.4.2 --reason ${JSON.stringify(EXAMPLE_REASONS[verb])}`)
       .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
         await withStore(cmd, ({ db }) => {
           const to = applyVerb(new RolloutRepo(db), id, verb, opts.reason ?? null, Date.now());

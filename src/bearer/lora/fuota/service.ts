@@ -13,6 +13,7 @@ import type { LoraTransport } from '../transport.ts';
 import { groupFormatCap, loraIdentities, multicastCandidates } from './candidates.ts';
 import { FuotaSession } from './session.ts';
 import { MulticastRepo, type SessionRow } from './store.ts';
+import { plural } from '../../../text.ts';
 
 const TICK_MS = 1000;
 /** A device held for a session checks in again after this long (it listens to the group meanwhile). */
@@ -244,7 +245,7 @@ export class LoraMulticastService implements Service {
       const result = await session.run();
       for (const [eui, r] of result.members) this.repo.saveMember(s.id, eui, r, now());
       const complete = [...result.members.values()].filter((r) => r.state === 'complete').length;
-      this.repo.setState(s.id, 'done', now(), `${complete} of ${result.members.size} devices rebuilt the patch`);
+      this.repo.setState(s.id, 'done', now(), `${complete} of ${plural(result.members.size, 'device')} rebuilt the patch`);
       this.log.info({ session: s.id, complete, members: result.members.size, multicastFrames: result.multicast.frames, unicastFrames: result.unicast.frames }, 'multicast session done');
     } catch (err) {
       if (signal.aborted && signal.reason === 'suspend') {
