@@ -6,20 +6,17 @@
  * worker thread (dist/delta/worker.js), and stops cleanly on SIGTERM. The rest of the suite runs src/.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, freeTcpPort, freeUdpPort, REPO_ROOT } from '../helpers/daemon.ts';
+import { layOutPackedRelease } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const exec = promisify(execFile);
 
 /** The files `npm pack` ships, from npm itself (scripts ignored: the build is done here, into the temp dir). */
-function packedFiles(): string[] {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-}
 
 describe('the compiled build (dist/) as packed', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -29,12 +26,7 @@ describe('the compiled build (dist/) as packed', () => {
   beforeAll(() => {
     tmp = tempDir('furrow-dist-');
     pkg = join(tmp.dir, 'package');
-    files = packedFiles();
-    for (const f of files.filter((p) => !p.startsWith('dist/'))) {
-      mkdirSync(join(pkg, f, '..'), { recursive: true });
-      cpSync(join(REPO_ROOT, f), join(pkg, f));
-    }
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), '--out-dir', join(pkg, 'dist')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    files = layOutPackedRelease(pkg);
     // What `npm ci --omit=dev` gives an installed release.
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(pkg, 'node_modules'));
   }, 180_000);

@@ -12,14 +12,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/daemon.ts';
+import { layOutPackedRelease } from '../helpers/packed.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SCRIPT = join(REPO_ROOT, 'deploy/install-pi.sh');
 
-function packedFiles(): string[] {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  return (JSON.parse(out) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-}
 
 describe.runIf(process.getuid?.() === 0)('deploy/install-pi.sh into a --root tree', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -44,12 +41,7 @@ describe.runIf(process.getuid?.() === 0)('deploy/install-pi.sh into a --root tre
 
   beforeAll(() => {
     tmp = tempDir('furrow-install-');
-    const pkg = join(tmp.dir, 'pkg');
-    for (const f of packedFiles().filter((p) => !p.startsWith('dist/'))) {
-      mkdirSync(join(pkg, f, '..'), { recursive: true });
-      cpSync(join(REPO_ROOT, f), join(pkg, f));
-    }
-    execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs'), '--out-dir', join(pkg, 'dist')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    layOutPackedRelease(join(tmp.dir, 'pkg'));
     v1 = tarball('0.1.0', { 'dist/ONLY-IN-0.1.0': 'a file the next release no longer has\n' });
     v2 = tarball('0.2.0', {});
     root = join(tmp.dir, 'root');
