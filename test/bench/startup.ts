@@ -6,6 +6,8 @@
  *   - idle RSS: VmRSS of the daemon after IDLE_MS without traffic, and of its children (tsx's esbuild);
  *   - stop: SIGTERM until exit (must be exit code 0).
  * Builds dist/ first (`npm run build`). Prints medians of RUNS runs per runtime as a markdown table.
+ * The tsx path runs with tsx's transform cache warm (after its first run): its esbuild child then often
+ * does not start; with a cold cache, as under the unit's PrivateTmp after every restart, it adds ~15 MB.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
