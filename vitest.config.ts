@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
+    // bin/furrow.js would run a fresh dist/ build; the tests pin the sources (test/integration/compiled-build runs dist).
+    env: { FURROW_RUNTIME: 'source' },
   },
 });

@@ -1,15 +1,16 @@
 /**
- * Runs patch builds (worker.ts) on one worker thread. The project runs TypeScript through tsx without a
- * build step, and workers do not inherit tsx's loader, so the worker is bootstrapped by a one-line
- * script that registers tsx first. The worker starts on first use and is reused.
+ * Runs patch builds (worker.ts) on one worker thread. The worker sits beside this module with the same
+ * extension: `worker.js` in the compiled build (dist/), `worker.ts` in a source checkout run through tsx.
+ * Workers do not inherit tsx's loader, so a .ts worker is bootstrapped by a one-line script that
+ * registers tsx first. The worker starts on first use and is reused.
  */
 import { Worker } from 'node:worker_threads';
 import { FurrowError, InputError } from '../errors.ts';
 import type { EncodeOptions } from './encode.ts';
 import type { BuildRequest, WorkerControl, WorkerMessage } from './worker.ts';
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
-const TSX_API = import.meta.resolve('tsx/esm/api');
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './worker.ts' : './worker.js', import.meta.url);
 
 interface Pending {
   /** The worker running it: a dying worker fails only its own builds. */
@@ -56,8 +57,7 @@ export class BuildWorker {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const boot = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
-    const w = new Worker(boot, { eval: true });
+    const w = FROM_SOURCE ? new Worker(tsxBoot(), { eval: true }) : new Worker(WORKER_URL);
     this.worker = w;
     // an idle worker must not keep the CLI process alive
     w.unref();
@@ -84,4 +84,10 @@ export class BuildWorker {
     w.on('exit', (code) => failAll(`patch build worker exited (code ${code}) before finishing`));
     return w;
   }
+}
+
+/** Registers tsx in the worker, then imports worker.ts (resolved here: tsx is only present in a source checkout). */
+function tsxBoot(): string {
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
 }

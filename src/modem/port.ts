@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
+import { loadSerialPort } from '../heavy-deps.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -94,7 +95,15 @@ export class ModemPort extends EventEmitter<ModemPortEvents> {
   private tryOpen(): void {
     if (!this.running) return;
     this.timer = undefined;
-    const p = new SerialPort({ path: this.opts.path, baudRate: this.opts.baudRate, autoOpen: false });
+    void loadSerialPort().then(
+      (SerialPortClass) => this.openWith(SerialPortClass),
+      (err: Error) => this.retry(`cannot load the serialport module: ${err.message}`),
+    );
+  }
+
+  private openWith(SerialPortClass: typeof SerialPort): void {
+    if (!this.running) return;
+    const p = new SerialPortClass({ path: this.opts.path, baudRate: this.opts.baudRate, autoOpen: false });
     p.on('error', (err) => this.log.debug({ path: this.opts.path, err: err.message }, 'serial port error'));
     p.open((err) => {
       if (!this.running) {

@@ -1,4 +1,3 @@
-import { SerialPort } from 'serialport';
 import { silentLogger, type Logger } from '../log.ts';
 import { AtClient } from './at/client.ts';
 import { at } from './bringup.ts';
@@ -6,6 +5,7 @@ import { ModemError } from './errors.ts';
 import type { ModemHealth } from './health.ts';
 import { detectModel, parseCeLevel, parseCeregRead, parseCesq, parseCpin, parseCsq, parseQengBc66, parseQengBg96, parseRevision } from './parse.ts';
 import { describeOpenError } from './port.ts';
+import { loadSerialPort } from '../heavy-deps.ts';
 import { TIMEOUT_MS } from './timeouts.ts';
 
 /**
@@ -15,6 +15,7 @@ import { TIMEOUT_MS } from './timeouts.ts';
 export class PortBusyError extends ModemError {}
 
 export async function openDirect(path: string, baudRate: number, log: Logger = silentLogger()): Promise<{ client: AtClient; close(): Promise<void> }> {
+  const SerialPort = await loadSerialPort();
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) =>
     port.open((err) => {

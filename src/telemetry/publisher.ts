@@ -1,4 +1,4 @@
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Clock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -6,6 +6,7 @@ import type { Service } from '../service.ts';
 import { wirePayload, type Outbox } from '../store/outbox.ts';
 import type { CommandProcessor, CommandReply } from './commands.ts';
 import type { MqttConfig } from './config.ts';
+import { loadMqtt, type MqttLib } from '../heavy-deps.ts';
 import { connectionSettings } from './mqtt-options.ts';
 import type { TelemetryState } from './state.ts';
 import type { Topics } from './topics.ts';
@@ -46,6 +47,7 @@ export class MqttPublisher implements Service {
   private stopped = false;
   private drained: (() => void) | undefined;
   private appliedKey = '';
+  private mqtt: MqttLib | undefined;
 
   constructor(private readonly deps: PublisherDeps) {}
 
@@ -53,6 +55,7 @@ export class MqttPublisher implements Service {
     const s = this.deps.settings();
     // Reading TLS files and the password now turns a bad path into a start failure, not a silent outage.
     connectionSettings(s.mqtt, s.gatewayId, s.configFile, s.topics);
+    this.mqtt = await loadMqtt();
     this.deps.state.mqtt.enabled = true;
     this.stopped = false;
     this.connect();
@@ -131,7 +134,8 @@ export class MqttPublisher implements Service {
   }
 
   private connect(): void {
-    if (this.stopped) return;
+    const mqtt = this.mqtt;
+    if (this.stopped || !mqtt) return;
     const gen = ++this.generation;
     const s = this.deps.settings();
     this.appliedKey = this.settingsKey();

@@ -33,6 +33,8 @@ export async function freeTcpPort(): Promise<number> {
 /** The real daemon as a child process, its JSON log lines collected for assertions. */
 export class DaemonProcess {
   readonly lines: LogLine[] = [];
+  /** Every stdout line as written (with its `<N>` syslog prefix when the daemon logs for journald). */
+  readonly raw: string[] = [];
   readonly stderr: string[] = [];
   private waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -46,9 +48,10 @@ export class DaemonProcess {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const text = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        this.raw.push(text);
         let line: LogLine;
         try {
-          line = JSON.parse(text) as LogLine;
+          line = JSON.parse(text.replace(/^<[0-7]>/, '')) as LogLine;
         } catch {
           continue;
         }
@@ -67,6 +70,11 @@ export class DaemonProcess {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    return new DaemonProcess(proc);
+  }
+
+  /** Watches a daemon spawned some other way (another entry point, a packed release). */
+  static attach(proc: ChildProcess): DaemonProcess {
     return new DaemonProcess(proc);
   }
 

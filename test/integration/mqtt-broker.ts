@@ -76,6 +76,13 @@ export class Mosquitto {
     return b;
   }
 
+  /** A broker on a config file written by the caller (which must listen on 127.0.0.1:`port`). */
+  static async fromConfig(conf: string, port: number): Promise<Mosquitto> {
+    const b = new Mosquitto(port, conf);
+    await b.restart();
+    return b;
+  }
+
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
   }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Daemon } from '../../daemon.ts';
 import { errorMessage } from '../../errors.ts';
-import { createLogger } from '../../log.ts';
+import { createLogger, journalLogging } from '../../log.ts';
 import { loadCliConfig } from '../context.ts';
 
 export function registerStart(program: Command): void {
@@ -10,12 +10,14 @@ export function registerStart(program: Command): void {
     .description('run the gateway daemon in the foreground (Ctrl-C or SIGTERM stops it cleanly; SIGHUP reloads the config)')
     .option('--pretty', 'human-readable logs instead of JSON lines')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .option('--syslog-prefix', 'start each log line with its syslog priority <N> for journald (on by itself when stdout is the journal: $JOURNAL_STREAM)')
     .addHelpText('after', '\nExamples:\n  $ furrow start --pretty\n  $ furrow --config /etc/furrow/furrow.yaml start')
-    .action(async (opts: { pretty?: boolean; logLevel?: string }, cmd: Command) => {
+    .action(async (opts: { pretty?: boolean; logLevel?: string; syslogPrefix?: boolean }, cmd: Command) => {
       const loaded = loadCliConfig(cmd);
       const log = createLogger({
         level: opts.logLevel ?? loaded.config.log.level,
         pretty: opts.pretty ?? loaded.config.log.pretty,
+        syslogPrefix: opts.syslogPrefix ?? journalLogging(),
       });
       const daemon = new Daemon(loaded, { log });
       await daemon.start();

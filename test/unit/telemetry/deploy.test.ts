@@ -65,7 +65,10 @@ describe('deploy/furrow.service', () => {
     expect(one('CapabilityBoundingSet')).toBe('');
     expect(one('DevicePolicy')).toBe('closed');
     expect(s.get('DeviceAllow')).toContain('char-ttyUSB rw');
-    expect(one('ExecStart')).toMatch(/furrow\.js --config \/etc\/furrow\/furrow\.yaml start$/);
+    expect(one('ExecStart')).toMatch(/ \/opt\/furrow\/current\/bin\/furrow\.js --config \/etc\/furrow\/furrow\.yaml start$/);
+    // severity reaches journald: the daemon writes <N> prefixes (test/integration/journald-severity)
+    expect(one('StandardOutput')).toBe('journal');
+    expect(one('SyslogLevelPrefix')).toBe('true');
   });
 });
 
@@ -91,6 +94,10 @@ describe('deploy/install-pi.sh', () => {
     expect(r.stdout).toContain('would write: /etc/systemd/system/furrow.service');
     expect(r.stdout).toContain('apt-get install -y mosquitto mosquitto-clients');
     expect(r.stdout).toContain('systemctl enable furrow.service');
+    // a fresh release directory and an atomic switch (test/integration/install-pi runs it for real)
+    expect(r.stdout).toContain('mv -T /opt/furrow/releases/.new-X.Y.Z /opt/furrow/releases/X.Y.Z');
+    expect(r.stdout).toContain('ln -sfn releases/X.Y.Z /opt/furrow/current.new');
+    expect(r.stdout).toContain('mv -T /opt/furrow/current.new /opt/furrow/current');
     expect(r.stdout).toContain('dry run: nothing was changed');
   });
 

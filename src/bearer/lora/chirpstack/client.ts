@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { loadMqtt } from '../../../heavy-deps.ts';
 import type { Logger } from '../../../log.ts';
 import { FurrowError } from '../../../errors.ts';
 import { buildDownlink, ChirpStackMessageError, commandDownTopic, eventTopic, parseAck, parseTxAck, parseUplink, type Ack, type TxAck, type Uplink } from './messages.ts';
@@ -57,6 +58,8 @@ export class ChirpStackClient {
   async start(): Promise<void> {
     if (this.client) return;
     const { mqttUrl, username, password, applicationId, topicPrefix } = this.opts;
+    const mqtt = await loadMqtt();
+    if (this.client) return;
     const client = mqtt.connect(mqttUrl, {
       clientId: `furrow-lora-${randomUUID().slice(0, 8)}`,
       ...(username !== undefined ? { username } : {}),
