@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerConfig } from './config.ts';
 import { registerDelta } from './delta.ts';
 import { registerDevices } from './devices.ts';
+import { registerHttp } from './http.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
@@ -27,4 +28,5 @@ export const registrations: Array<(program: Command) => void> = [
   registerSimulate,
   registerModem,
   registerLora,
+  registerHttp,
 ];
