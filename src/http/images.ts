@@ -6,6 +6,7 @@
  * last 32 bytes), else the SHA-256 of the file, which is the release id.
  */
 import { createHash } from 'node:crypto';
+import { partitionDigest } from '../delta/detools/esp-delta-ota.ts';
 import type { BlobStore } from '../release/blob-store.ts';
 import type { ReleaseRepo, ReleaseRow } from '../store/releases.ts';
 
@@ -35,9 +36,7 @@ export class ImageIndex {
     let d = this.cache.get(sha256);
     if (d) return d;
     const bytes = this.blobs.get(sha256);
-    // esp_image_header_t.hash_appended (byte 23): the last 32 bytes are the SHA-256 of what precedes them.
-    const appended = bytes.length > 56 && bytes[23] === 1 && createHash('sha256').update(bytes.subarray(0, bytes.length - 32)).digest().equals(bytes.subarray(bytes.length - 32));
-    d = { sha256, md5: createHash('md5').update(bytes).digest('hex'), partitionSha256: appended ? bytes.subarray(bytes.length - 32).toString('hex') : sha256 };
+    d = { sha256, md5: createHash('md5').update(bytes).digest('hex'), partitionSha256: partitionDigest(bytes).toString('hex') };
     this.cache.set(sha256, d);
     return d;
   }
