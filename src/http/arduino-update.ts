@@ -14,7 +14,7 @@ import type { HttpIdentityRepo } from './identity.ts';
 import type { ImageIndex } from './images.ts';
 import { peerOf, refuse, retryAfter, sendText } from './respond.ts';
 import type { Route } from './routes.ts';
-import type { ImageSender } from './send-image.ts';
+import { imageOf, type ImageSender } from './send-image.ts';
 
 export interface ArduinoDeps {
   log: Logger;
@@ -64,7 +64,7 @@ export class ArduinoUpdateRoute implements Route {
       this.d.log.error({ deviceId: device.id, release: release.sha256.slice(0, 12), err }, 'release image unavailable');
       return refuse(this.d.log, req, res, 503, 'image unavailable on the gateway; try again later', { deviceId: device.id }, retryAfter(300));
     }
-    this.d.sender.send(req, res, device.id, release, { 'x-MD5': md5 }, (seconds, reason) => {
+    this.d.sender.send(req, res, device.id, imageOf(release), { 'x-MD5': md5 }, (seconds, reason) => {
       this.d.log.info({ deviceId: device.id, retryAfterSeconds: seconds, reason }, 'HTTPUpdate: held by the gate (304)');
       sendText(res, 304, reason, retryAfter(seconds));
     });

@@ -13,7 +13,7 @@ import type { HttpIdentityRepo } from './identity.ts';
 import type { RunningClaim } from './images.ts';
 import { refuse, retryAfter, sendText } from './respond.ts';
 import type { Route } from './routes.ts';
-import type { ImageSender } from './send-image.ts';
+import { imageOf, type ImageSender } from './send-image.ts';
 
 export interface OtaDeps {
   log: Logger;
@@ -44,7 +44,7 @@ export function parseClaim(req: IncomingMessage, url: URL): RunningClaim | strin
 }
 
 /** A Range asking from a byte past 0: the middle of a download, not a new check-in. */
-function continues(req: IncomingMessage): boolean {
+export function continues(req: IncomingMessage): boolean {
   const m = /^\s*bytes\s*=\s*(\d+)-/i.exec(req.headers.range ?? '');
   return m !== null && Number(m[1]) > 0;
 }
@@ -69,7 +69,7 @@ export class HttpsOtaRoute implements Route {
       this.d.log.info({ deviceId: device.id, retryAfterSeconds: answer.retryAfterSeconds, reason: answer.reason }, 'esp_https_ota: not now (503)');
       return sendText(res, 503, answer.reason, retryAfter(answer.retryAfterSeconds));
     }
-    this.d.sender.send(req, res, device.id, answer.release, {}, (seconds, reason) => {
+    this.d.sender.send(req, res, device.id, imageOf(answer.release), {}, (seconds, reason) => {
       this.d.log.info({ deviceId: device.id, retryAfterSeconds: seconds, reason }, 'esp_https_ota: held by the gate (503)');
       sendText(res, 503, reason, retryAfter(seconds));
     });

@@ -27,8 +27,21 @@ export interface SendDeps {
   progressIntervalMs: number;
 }
 
-/** Strong validator (§8.8.3): the release SHA-256, which is the image's content address. */
+/** Strong validator (§8.8.3): the SHA-256 of the bytes sent, which is their blob's content address. */
 export const etagOf = (sha256: string) => `"${sha256}"`;
+
+/** What is sent: a release image, or an esp_delta_ota patch that produces one. */
+export interface Representation {
+  /** Blob id (SHA-256) of the bytes; also the transfer's patch id. */
+  blobId: string;
+  size: number;
+  /** The release these bytes install (for the rollout engine's gate). */
+  releaseSha256: string;
+  /** For log lines: "0.14.4" or "0.14.3→0.14.4 (esp_delta_ota)". */
+  label: string;
+}
+
+export const imageOf = (r: ReleaseRow): Representation => ({ blobId: r.sha256, size: r.size, releaseSha256: r.sha256, label: r.version });
 
 export class ImageSender {
   private readonly lastProgress = new Map<string, number>();
@@ -39,9 +52,9 @@ export class ImageSender {
    * `headers`: protocol extras (HTTPUpdate's x-MD5). `onRefused` words a gate refusal for the
    * protocol (HTTPUpdate: 304; esp_https_ota: 503 with Retry-After).
    */
-  send(req: IncomingMessage, res: ServerResponse, deviceId: string, release: ReleaseRow, headers: Record<string, string>, onRefused: (retryAfterSeconds: number, reason: string) => void): void {
-    const size = release.size;
-    const etag = etagOf(release.sha256);
+  send(req: IncomingMessage, res: ServerResponse, deviceId: string, rep: Representation, headers: Record<string, string>, onRefused: (retryAfterSeconds: number, reason: string) => void): void {
+    const size = rep.size;
+    const etag = etagOf(rep.blobId);
     const head = req.method === 'HEAD';
     // §14.2: Range is defined for GET only; HEAD answers as the GET without Range would.
     const range = head ? { kind: 'full' as const } : answerRange(req.headers.range, size, { ifRange: header(req, 'if-range'), etag });
@@ -58,38 +71,38 @@ export class ImageSender {
       res.end();
       return;
     }
-    const admit = this.d.gate.admit(HTTP_BEARER, deviceId, length, { patchId: release.sha256, releaseSha256: release.sha256 });
+    const admit = this.d.gate.admit(HTTP_BEARER, deviceId, length, { patchId: rep.blobId, releaseSha256: rep.releaseSha256 });
     if (!admit.ok) {
-      this.d.events.emit('transfer.refused', { deviceId, patchId: release.sha256, bearer: HTTP_BEARER, retryAfterSeconds: admit.retryAfterSeconds, reason: admit.reason, answered: true });
+      this.d.events.emit('transfer.refused', { deviceId, patchId: rep.blobId, bearer: HTTP_BEARER, retryAfterSeconds: admit.retryAfterSeconds, reason: admit.reason, answered: true });
       onRefused(admit.retryAfterSeconds, admit.reason);
       return;
     }
     if (range.kind === 'full' && range.why) this.d.log.info({ peer: peerOf(req), deviceId, why: range.why }, 'range not served; whole image sent');
     let path: string;
     try {
-      path = this.d.blobs.path(release.sha256);
-      if (this.d.blobs.size(release.sha256) !== size) throw new Error(`blob size differs from the release size ${size}`);
+      path = this.d.blobs.path(rep.blobId);
+      if (this.d.blobs.size(rep.blobId) !== size) throw new Error(`blob size differs from the expected ${size}`);
     } catch (err) {
-      this.d.log.error({ deviceId, release: release.sha256.slice(0, 12), err }, 'release image unavailable');
+      this.d.log.error({ deviceId, blob: rep.blobId.slice(0, 12), err }, 'image unavailable');
       refuse(this.d.log, req, res, 503, 'image unavailable on the gateway; try again later', { deviceId }, retryAfter(300));
       return;
     }
-    this.d.transfers.begin(deviceId, release.sha256, size, HTTP_BEARER);
-    if (start === 0) this.d.events.emit('device.report', { deviceId, status: 'downloading', releaseSha256: release.sha256 });
+    this.d.transfers.begin(deviceId, rep.blobId, size, HTTP_BEARER);
+    if (start === 0) this.d.events.emit('device.report', { deviceId, status: 'downloading', releaseSha256: rep.releaseSha256 });
     res.writeHead(range.kind === 'partial' ? 206 : 200, {
       ...base,
       'Content-Type': 'application/octet-stream',
       'Content-Length': length,
       ...(range.kind === 'partial' ? { 'Content-Range': `bytes ${start}-${end}/${size}` } : {}),
     });
-    this.d.log.info({ peer: peerOf(req), deviceId, version: release.version, status: res.statusCode, start, end, size }, 'sending image');
+    this.d.log.info({ peer: peerOf(req), deviceId, what: rep.label, status: res.statusCode, start, end, size }, 'sending image');
     let pos = start;
     const stream = createReadStream(path, { start, end, highWaterMark: 64 * 1024 });
     stream.on('data', (chunk) => {
       const n = chunk.length;
-      const o = this.d.transfers.blockServed(deviceId, release.sha256, size, HTTP_BEARER, pos, n);
+      const o = this.d.transfers.blockServed(deviceId, rep.blobId, size, HTTP_BEARER, pos, n);
       pos += n;
-      this.progress(deviceId, release.sha256, o.row.offset, size, o.completed);
+      this.progress(deviceId, rep.blobId, o.row.offset, size, o.completed);
       if (!res.write(chunk)) {
         stream.pause();
         res.once('drain', () => stream.resume());

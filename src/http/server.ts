@@ -162,7 +162,7 @@ export class HttpFrontend {
       return refuse(this.log, req, res, 400, 'malformed percent-encoding in the path');
     }
     const fits = route && parts.length <= 2 && (route.param === 'required' ? param !== undefined : route.param === 'none' ? param === undefined : true);
-    if (!route || !fits) return refuse(this.log, req, res, 404, `no resource ${url.pathname}; devices use /update (HTTPUpdate), /ota/<token> (esp_https_ota), /status`);
+    if (!route || !fits) return refuse(this.log, req, res, 404, `no resource ${url.pathname}; devices use /update (HTTPUpdate), /ota/<token> (esp_https_ota), /delta/<token> (esp_delta_ota), /status`);
     if (!route.methods.includes(req.method ?? '')) return refuse(this.log, req, res, 405, `${req.method} is not allowed on /${route.segment}`, {}, { Allow: route.methods.join(', ') });
     Promise.resolve()
       .then(() => route.handle(req, res, url, param))

@@ -16,7 +16,9 @@ import { TransferStore } from '../store/transfers.ts';
 import { ArduinoUpdateRoute } from './arduino-update.ts';
 import { loadOperatorCert, loadOrCreateGatewayCert, type GatewayCert } from './cert.ts';
 import type { HttpConfig } from './config.ts';
+import { EspDeltaPatches } from './delta-patches.ts';
 import { UpdateDesk } from './desk.ts';
+import { EspDeltaOtaRoute } from './esp-delta-ota.ts';
 import { HttpsOtaRoute } from './https-ota.ts';
 import { HttpIdentityRepo } from './identity.ts';
 import { ImageIndex } from './images.ts';
@@ -43,6 +45,7 @@ export class HttpService implements Service {
   private sweep: NodeJS.Timeout | undefined;
   private listening: Array<{ port: number; tls: boolean }> = [];
   private cert: GatewayCert | undefined;
+  private deltaPatches: EspDeltaPatches | undefined;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -77,6 +80,9 @@ export class HttpService implements Service {
     const frontend = new HttpFrontend(this.log, this.cfg);
     frontend.addRoute(new ArduinoUpdateRoute({ log: this.log, devices, identity, desk, images, sender }));
     frontend.addRoute(new HttpsOtaRoute({ log: this.log, devices, identity, desk, sender }));
+    const deltaPatches = new EspDeltaPatches(db, this.ctx.blobs, this.ctx.clock, this.log);
+    this.deltaPatches = deltaPatches;
+    frontend.addRoute(new EspDeltaOtaRoute({ log: this.log, devices, identity, desk, sender, patches: deltaPatches, buildRetrySeconds: () => this.ctx.config.coap.buildRetrySeconds }));
     frontend.addRoute(new StatusRoute({ log: this.log, devices, identity, desk, images, maxBodyBytes: () => this.cfg.maxBodyBytes }));
     transfers.start();
     this.transfers = transfers;
@@ -103,6 +109,8 @@ export class HttpService implements Service {
     if (this.sweep) clearInterval(this.sweep);
     await this.frontend?.close();
     this.listening = [];
+    // A patch build under way finishes before the database closes (its row would be lost otherwise).
+    await this.deltaPatches?.idle();
     // Flush last: bytes served until the sockets closed are kept.
     this.transfers?.stop();
   }

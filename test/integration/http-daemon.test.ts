@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCorpus } from '../helpers/corpus.ts';
+import { applyWithDetools } from '../helpers/detools.ts';
 import { curl, run, startHttpGateway, type HttpGateway } from './http-harness.ts';
 
 const OLD = readCorpus('wled-esp32/0.14.3.bin');
@@ -15,7 +16,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const partitionSha = (b: Buffer) => (b[23] === 1 ? b.subarray(b.length - 32).toString('hex') : sha256(b));
 
 const MAC = (n: number) => `24:0A:C4:00:00:${n.toString(16).padStart(2, '0').toUpperCase()}`;
-const DEVICES = ['ard-1', 'ota-1', 'ota-2', 'ota-3', 'ota-4', 'ard-8266'].map((id, i) => ({ id, product: 'wled', mac: MAC(i + 1) }));
+const DEVICES = ['ard-1', 'ota-1', 'ota-2', 'ota-3', 'ota-4', 'ard-8266', 'dota-1'].map((id, i) => ({ id, product: 'wled', mac: MAC(i + 1) }));
 
 function arduinoHeaders(mac: string, image: Buffer, extra: Record<string, string> = {}): string[] {
   const h: Record<string, string> = {
@@ -217,6 +218,31 @@ describe('stock ESP32 clients over HTTPS against the real daemon (curl, wget)', 
     expect(o.stdout).toMatch(/harvest/);
     expect(Number(o.headers['retry-after'])).toBeGreaterThan(0);
   });
+
+  it('esp_delta_ota: 503 while the patch is built, then a detools patch behind the 64-byte header, resumed after a kill, applied byte-exact by detools C; 409 for an unknown base', async () => {
+    const delta = gw.tokens.get('dota-1')!.replace('/ota/', '/delta/');
+    const url = `${delta}?sha256=${partitionSha(OLD)}`;
+    const first = await curl(gw, url, []);
+    expect(first.status).toBe(503);
+    expect(Number(first.headers['retry-after'])).toBeGreaterThan(0);
+    await gw.daemon.waitForMsg('esp_delta_ota patch ready', 60_000);
+    const out = join(gw.dir, 'dota-1.patch');
+    await run('sh', ['-c', `curl -sS --cacert '${gw.ca}' '${gw.base}${url}' | head -c 20000 > '${out}'`]);
+    expect(readFileSync(out).length).toBe(20_000);
+    const rest = await curl(gw, url, ['-C', '-', '-o', out]);
+    expect(rest.status).toBe(206);
+    const file = readFileSync(out);
+    expect(Number(rest.headers['content-range']?.split('/')[1])).toBe(file.length);
+    expect(file.readUInt32LE(0)).toBe(0xfccdde10);
+    expect(file.subarray(4, 36).toString('hex')).toBe(partitionSha(OLD)); // what the device checks before applying
+    expect(file.length).toBeLessThan(NEW.length / 4);
+    expect(applyWithDetools(OLD, file.subarray(64), gw.dir).equals(NEW)).toBe(true);
+    const unknown = await curl(gw, `${delta}?sha256=${'ab'.repeat(32)}`, []);
+    expect(unknown.status).toBe(409);
+    expect(unknown.stdout).toMatch(/no base for a patch/);
+    expect((await curl(gw, `${delta}?sha256=${partitionSha(NEW)}`, [])).status).toBe(304);
+    expect(memberState('dota-1')).toBe('succeeded');
+  }, 90_000);
 
   it('huge headers get 431, a slow request head 408, connections above the per-address limit are closed, a client leaving mid-body is logged; the daemon serves on', async () => {
     const big = await curl(gw, '/update', ['-H', `X-Padding: ${'a'.repeat(6000)}`]);

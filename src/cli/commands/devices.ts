@@ -62,7 +62,7 @@ export function registerDevices(program: Command): void {
           return opts.mac === undefined ? undefined : new HttpIdentityRepo(db).enrol(id, opts.mac);
         })();
         process.stdout.write(`added device ${id} (product ${opts.product})\ndevice key (shown once; store it in the device's secure storage):\n${key.toString('hex')}\n`);
-        if (http) process.stdout.write(`mac ${http.mac} (Arduino HTTPUpdate: GET /update)\nota url path /ota/${http.token} (esp_https_ota; keep it secret, it identifies the device)\n`);
+        if (http) process.stdout.write(`mac ${http.mac} (Arduino HTTPUpdate: GET /update)\nota url path /ota/${http.token} (esp_https_ota; keep it secret, it identifies the device)\ndelta url path /delta/${http.token} (esp_delta_ota)\n`);
       });
     });
 
