@@ -15,6 +15,8 @@ export interface HttpGateway {
   dir: string;
   config: string;
   port: number;
+  /** Plain HTTP port when the config turns it on (plainPort). */
+  plainPort: number | undefined;
   ca: string;
   base: string;
   daemon: DaemonProcess;
@@ -62,11 +64,13 @@ export async function startHttpGateway(opts: {
   const listening = await daemon.waitFor((l) => l.msg === 'HTTPS listening');
   await daemon.waitForMsg('furrow started');
   const port = listening.port as number;
+  const plainPort = daemon.lines.find((l) => l.msg.startsWith('plain HTTP listening'))?.port as number | undefined;
   let db: Db | undefined;
   return {
     dir: tmp.dir,
     config,
     port,
+    plainPort,
     ca,
     base: `https://127.0.0.1:${port}`,
     daemon,
