@@ -11,7 +11,7 @@ import type { Logger } from '../log.ts';
 import type { DeviceRepo } from '../store/devices.ts';
 import type { EspDeltaPatches } from './delta-patches.ts';
 import type { UpdateDesk } from './desk.ts';
-import { continues, parseClaim } from './https-ota.ts';
+import { tokenCheckin } from './https-ota.ts';
 import type { HttpIdentityRepo } from './identity.ts';
 import { refuse, retryAfter, sendText } from './respond.ts';
 import type { Route } from './routes.ts';
@@ -35,14 +35,9 @@ export class EspDeltaOtaRoute implements Route {
   constructor(private readonly d: DeltaRouteDeps) {}
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL, token: string | undefined): void {
-    const id = token ? this.d.identity.byToken(token) : undefined;
-    const device = id ? this.d.devices.get(id) : undefined;
-    if (!device) return refuse(this.d.log, req, res, 404, "no such delta URL; `furrow devices show <id>` prints a device's URL");
-    const claim = parseClaim(req, url);
-    if (typeof claim === 'string') return refuse(this.d.log, req, res, 400, claim, { deviceId: device.id });
-    const answer = this.d.desk.checkin(device, claim, { continuation: continues(req) });
-    if (answer.kind === 'current') return sendText(res, 304, 'no update');
-    if (answer.kind === 'later') return sendText(res, 503, answer.reason, retryAfter(answer.retryAfterSeconds));
+    const got = tokenCheckin(this.d, req, res, url, token, 'esp_delta_ota');
+    if (!got) return;
+    const { device, answer } = got;
     if (!answer.running) return refuse(this.d.log, req, res, 409, `the image this device runs is not in the store, so there is no base for a patch; fetch the whole image from /ota/${token}`, { deviceId: device.id });
     const from = answer.running.sha256;
     const to = answer.release.sha256;

@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
-import type { DeviceRepo } from '../store/devices.ts';
-import type { UpdateDesk } from './desk.ts';
+import type { DeviceRepo, DeviceRow } from '../store/devices.ts';
+import type { DeskAnswer, UpdateDesk } from './desk.ts';
 import type { HttpIdentityRepo } from './identity.ts';
 import type { RunningClaim } from './images.ts';
 import { refuse, retryAfter, sendText } from './respond.ts';
@@ -49,6 +49,32 @@ export function continues(req: IncomingMessage): boolean {
   return m !== null && Number(m[1]) > 0;
 }
 
+/**
+ * The shared front of /ota and /delta: the device by URL token (404, not 403, for an unknown one: it
+ * says nothing about which tokens exist), its claim (400), and the desk's answer; 304 when current and
+ * 503 + Retry-After when not now are answered here. Undefined when the request is already answered.
+ */
+export function tokenCheckin(d: Pick<OtaDeps, 'log' | 'devices' | 'identity' | 'desk'>, req: IncomingMessage, res: ServerResponse, url: URL, token: string | undefined, what: string): { device: DeviceRow; answer: Extract<DeskAnswer, { kind: 'update' }> } | undefined {
+  const id = token ? d.identity.byToken(token) : undefined;
+  const device = id ? d.devices.get(id) : undefined;
+  if (!device) {
+    refuse(d.log, req, res, 404, `no such ${what} URL; \`furrow devices show <id>\` prints a device's URL`);
+    return undefined;
+  }
+  const claim = parseClaim(req, url);
+  if (typeof claim === 'string') {
+    refuse(d.log, req, res, 400, claim, { deviceId: device.id });
+    return undefined;
+  }
+  const answer = d.desk.checkin(device, claim, { continuation: continues(req) });
+  if (answer.kind === 'current') sendText(res, 304, 'no update');
+  else if (answer.kind === 'later') {
+    d.log.info({ deviceId: device.id, retryAfterSeconds: answer.retryAfterSeconds, reason: answer.reason }, `${what}: not now (503)`);
+    sendText(res, 503, answer.reason, retryAfter(answer.retryAfterSeconds));
+  } else return { device, answer };
+  return undefined;
+}
+
 export class HttpsOtaRoute implements Route {
   readonly segment = 'ota';
   readonly param = 'required';
@@ -57,18 +83,9 @@ export class HttpsOtaRoute implements Route {
   constructor(private readonly d: OtaDeps) {}
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL, token: string | undefined): void {
-    const id = token ? this.d.identity.byToken(token) : undefined;
-    const device = id ? this.d.devices.get(id) : undefined;
-    // 404, not 403: an unknown token says nothing about which tokens exist.
-    if (!device) return refuse(this.d.log, req, res, 404, 'no such OTA URL; `furrow devices show <id>` prints a device\'s URL');
-    const claim = parseClaim(req, url);
-    if (typeof claim === 'string') return refuse(this.d.log, req, res, 400, claim, { deviceId: device.id });
-    const answer = this.d.desk.checkin(device, claim, { continuation: continues(req) });
-    if (answer.kind === 'current') return sendText(res, 304, 'no update');
-    if (answer.kind === 'later') {
-      this.d.log.info({ deviceId: device.id, retryAfterSeconds: answer.retryAfterSeconds, reason: answer.reason }, 'esp_https_ota: not now (503)');
-      return sendText(res, 503, answer.reason, retryAfter(answer.retryAfterSeconds));
-    }
+    const got = tokenCheckin(this.d, req, res, url, token, 'esp_https_ota');
+    if (!got) return;
+    const { device, answer } = got;
     this.d.sender.send(req, res, device.id, imageOf(answer.release), {}, (seconds, reason) => {
       this.d.log.info({ deviceId: device.id, retryAfterSeconds: seconds, reason }, 'esp_https_ota: held by the gate (503)');
       sendText(res, 503, reason, retryAfter(seconds));
