@@ -3,11 +3,11 @@
  * then the detools heatshrink encoder), stored as blobs, listed in http_delta_patches. One build at a
  * time; a device asking meanwhile is told to come back (503 + Retry-After).
  */
+import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.ts';
 import { bsdiffMatches } from '../delta/bsdiff.ts';
-import { wrapEspDeltaOta } from '../delta/detools/esp-delta-ota.ts';
 import { ESP_DELTA_OTA_HEATSHRINK } from '../delta/detools/heatshrink.ts';
-import { encodeDetoolsPatch } from '../delta/detools/patch.ts';
+import type { Match } from '../delta/matches.ts';
 import type { Logger } from '../log.ts';
 import type { BlobStore } from '../release/blob-store.ts';
 import type { Db } from '../store/database.ts';
@@ -72,7 +72,7 @@ export class EspDeltaPatches {
     const base = this.blobs.get(fromSha256);
     const next = this.blobs.get(toSha256);
     const matches = await bsdiffMatches(base, next);
-    const file = wrapEspDeltaOta(base, encodeDetoolsPatch(base, next, matches, { kind: 'heatshrink', ...ESP_DELTA_OTA_HEATSHRINK }));
+    const file = await encodeOffThread(base, next, matches);
     const id = this.blobs.put(file);
     const ms = Math.round(this.clock.monotonic() - t0);
     if (!this.db.open) return;
@@ -81,4 +81,19 @@ export class EspDeltaPatches {
       .run(fromSha256, toSha256, ESP_DELTA_CODEC, id, file.length, ms, this.clock.now());
     this.log.info({ from: fromSha256.slice(0, 12), to: toSha256.slice(0, 12), size: file.length, fullSize: next.length, ms, codec: ESP_DELTA_CODEC }, 'esp_delta_ota patch ready');
   }
+}
+
+const WORKER_URL = new URL('./delta-worker.ts', import.meta.url).href;
+const TSX_API = import.meta.resolve('tsx/esm/api');
+
+/** Runs delta-worker.ts once (workers do not inherit tsx's loader: it is registered first). */
+function encodeOffThread(base: Buffer, next: Buffer, matches: Match[]): Promise<Buffer> {
+  const boot = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL)}); })`;
+  const w = new Worker(boot, { eval: true, workerData: { base, next, matches } });
+  return new Promise((resolve, reject) => {
+    let out: Buffer | undefined;
+    w.once('message', (m: Uint8Array) => (out = Buffer.from(m.buffer, m.byteOffset, m.byteLength)));
+    w.once('error', reject);
+    w.once('exit', (code) => (out ? resolve(out) : reject(new Error(`esp_delta_ota build worker exited with code ${code} before it answered`))));
+  });
 }
