@@ -5,7 +5,8 @@
  * src/delta/off-thread.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { wrapEspDeltaOta } from '../delta/detools/esp-delta-ota.ts';
+import { applyDetoolsPatch } from '../delta/detools/apply.ts';
+import { ESP_DELTA_OTA_HEADER_SIZE, wrapEspDeltaOta } from '../delta/detools/esp-delta-ota.ts';
 import { ESP_DELTA_OTA_HEATSHRINK } from '../delta/detools/heatshrink.ts';
 import { encodeDetoolsPatch } from '../delta/detools/patch.ts';
 import type { Match } from '../delta/matches.ts';
@@ -18,5 +19,7 @@ export interface DeltaBuildInput {
 
 const { base, next, matches } = workerData as DeltaBuildInput;
 const file = wrapEspDeltaOta(base, encodeDetoolsPatch(base, next, matches, { kind: 'heatshrink', ...ESP_DELTA_OTA_HEATSHRINK }));
+// Never store a patch that does not reproduce the release (the worker's error fails the build).
+if (!applyDetoolsPatch(base, file.subarray(ESP_DELTA_OTA_HEADER_SIZE)).equals(Buffer.from(next.buffer, next.byteOffset, next.byteLength))) throw new Error('built esp_delta_ota patch does not reproduce the release');
 // copied, not transferred: a Buffer may share its memory with the pool
 parentPort!.postMessage(file);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bsdiffMatches } from '../../../src/delta/bsdiff.ts';
+import { applyDetoolsPatch } from '../../../src/delta/detools/apply.ts';
 import { ESP_DELTA_OTA_HEADER_SIZE, partitionDigest, readEspDeltaOtaHeader, wrapEspDeltaOta } from '../../../src/delta/detools/esp-delta-ota.ts';
 import { ESP_DELTA_OTA_HEATSHRINK, heatshrinkEncode } from '../../../src/delta/detools/heatshrink.ts';
 import { encodeDetoolsPatch, matchesToTriples, packSize } from '../../../src/delta/detools/patch.ts';
@@ -41,6 +42,7 @@ describe('detools sequential patches, applied by the detools C library', () => {
       for (const c of [{ kind: 'none' as const }, HS]) {
         const patch = encodeDetoolsPatch(base, next, [], c);
         expect(applyWithDetools(base, patch, tmp.dir).equals(next), `${c.kind} ${next.length}`).toBe(true);
+        expect(applyDetoolsPatch(base, patch).equals(next)).toBe(true);
       }
     }
     expect(heatshrinkEncode(Buffer.alloc(5000, 0)).length).toBeLessThan(400);
@@ -68,10 +70,27 @@ describe('detools sequential patches, applied by the detools C library', () => {
     expect(hs.length).toBeLessThan(none.length);
     expect(hs.length).toBeLessThan(next.length / 2);
     for (const p of [none, hs]) {
+      expect(applyDetoolsPatch(base, p).equals(next)).toBe(true);
       const out = applyWithDetools(base, p, tmp.dir);
       expect(createHash('sha256').update(out).digest('hex')).toBe(createHash('sha256').update(next).digest('hex'));
     }
   }, 120_000);
+
+  it('the TS decoder refuses damaged patches with a message, as the C library does', () => {
+    const base = randomBytes(2000);
+    const next = Buffer.concat([base.subarray(0, 1500), randomBytes(300)]);
+    const good = encodeDetoolsPatch(base, next, [{ newStart: 0, oldStart: 0, len: 1500 }], { kind: 'none' });
+    const cases: Array<[Buffer, RegExp]> = [
+      [Buffer.from([0x14, 0x01]), /not sequential/],
+      [Buffer.from([0x03, 0x01]), /compression 3/],
+      [good.subarray(0, 40), /ends early|bytes asked/],
+      [Buffer.concat([good.subarray(0, 3), Buffer.from([0x01])]), /dfpatch/],
+    ];
+    for (const [p, msg] of cases) {
+      expect(() => applyDetoolsPatch(base, p)).toThrow(msg);
+      expect(() => applyWithDetools(base, p, tmp.dir)).toThrow(/detools apply_patch failed/);
+    }
+  });
 
   it('wraps a patch in the esp_delta_ota header: magic, the base partition digest, 28 zero bytes', () => {
     const base = readCorpus('wled-esp32/0.14.3.bin');
