@@ -6,7 +6,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCorpus } from '../helpers/corpus.ts';
 import { applyWithDetools } from '../helpers/detools.ts';
-import { curl, run, startHttpGateway, type HttpGateway } from './http-harness.ts';
+import { cli, curl, run, startHttpGateway, type HttpGateway } from './http-harness.ts';
 
 const OLD = readCorpus('wled-esp32/0.14.3.bin');
 const NEW = readCorpus('wled-esp32/0.14.4.bin');
@@ -237,6 +237,9 @@ describe('stock ESP32 clients over HTTPS against the real daemon (curl, wget)', 
     expect(file.subarray(4, 36).toString('hex')).toBe(partitionSha(OLD)); // what the device checks before applying
     expect(file.length).toBeLessThan(NEW.length / 4);
     expect(applyWithDetools(OLD, file.subarray(64), gw.dir).equals(NEW)).toBe(true);
+    const listed = JSON.parse(await cli(['-c', gw.config, 'http', 'patches', '--json'])) as Array<{ fromSha256: string; toSha256: string; codec: string; size: number }>;
+    expect(listed).toEqual([expect.objectContaining({ fromSha256: sha256(OLD), toSha256: sha256(NEW), codec: 'detools-heatshrink-w8-l7', size: file.length })]);
+    expect(await cli(['-c', gw.config, 'http', 'patches'])).toMatch(/wled 0\.14\.3\s+wled 0\.14\.4\s+detools-heatshrink-w8-l7/);
     const unknown = await curl(gw, `${delta}?sha256=${'ab'.repeat(32)}`, []);
     expect(unknown.status).toBe(409);
     expect(unknown.stdout).toMatch(/no base for a patch/);
