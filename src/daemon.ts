@@ -10,6 +10,7 @@ import { loadConfig, type Config, type LoadedConfig } from './config/index.ts';
 import type { DaemonContext } from './context.ts';
 import { errorMessage } from './errors.ts';
 import { EventBus } from './events.ts';
+import { HttpService } from './http/service.ts';
 import type { Logger } from './log.ts';
 import { chainGates } from './policy.ts';
 import { BlobStore } from './release/blob-store.ts';
@@ -82,6 +83,8 @@ function buildServices(ctx: DaemonContext): Service[] {
   services.push(
     new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), radio: schedule.scheduler, patches: delta, wrapTransport, ...(modem || ctx.config.lora ? { transports: raw } : {}) }),
   );
+  // Stock Wi-Fi devices over HTTPS (when configured): the same engine and gate as CoAP.
+  if (ctx.config.http) services.push(new HttpService(ctx, ctx.config.http, { policy: rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler) }));
   // After CoAP, which starts the LoRa bearer they send through.
   if (clockSync && multicast) services.push(clockSync, multicast);
   services.push(...telemetry.frontends);

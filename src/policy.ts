@@ -16,6 +16,8 @@ export interface CheckinFacts {
   inProgress?: { patchId: string; offset: number };
   /** Highest furrow patch format the device decodes (check-in key 10); absent = 1. */
   patchFormat?: number;
+  /** The device takes whole images only (stock HTTP clients): no patch is asked for; a move costs the release size. */
+  fullImage?: boolean;
 }
 
 export type UpdateDecision =

@@ -123,8 +123,8 @@ export class RolloutEngine implements UpdatePolicy, TransmitGate {
       }
       const hold = windowHold(l.spec, now);
       if (hold) return { kind: 'later', retryAfterSeconds: hold.seconds, reason: hold.reason };
-      const patch = this.d.patches?.get(facts.runningSha256, l.row.releaseSha256, facts.patchFormat ?? 1, facts.inProgress?.patchId);
-      if (!patch) this.d.patches?.request(facts.runningSha256, l.row.releaseSha256, facts.patchFormat ?? 1);
+      const patch = facts.fullImage ? undefined : this.d.patches?.get(facts.runningSha256, l.row.releaseSha256, facts.patchFormat ?? 1, facts.inProgress?.patchId);
+      if (!patch && !facts.fullImage) this.d.patches?.request(facts.runningSha256, l.row.releaseSha256, facts.patchFormat ?? 1);
       const size = patch?.size ?? l.releaseSize;
       if (m.state === 'pending' && l.spec.budget !== undefined && this.d.rollouts.bytesOffered(id) + size > l.spec.budget) {
         const reason = `byte budget of ${l.spec.budget} bytes is spent (${this.d.rollouts.bytesOffered(id)} offered); raise budget and re-apply, then resume`;

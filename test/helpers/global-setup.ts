@@ -16,6 +16,8 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
   { bin: 'coap-client-notls', pkg: 'libcoap3-bin' }, // CoAP interop tests (test/integration/coap-*)
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
+  { bin: 'curl', pkg: 'curl' }, // stock HTTP clients against the HTTPS server (test/integration/http-*)
+  { bin: 'wget', pkg: 'wget' },
 ];
 
 export default function setup(): void {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
+import { HttpIdentityRepo } from '../../http/identity.ts';
 import { DeviceRepo, type DeviceRow } from '../../store/devices.ts';
 import { listTransfers } from '../../store/transfers.ts';
 import { formatBytes, table, withStore } from '../context.ts';
@@ -20,7 +21,7 @@ function collectLabel(v: string, acc: Record<string, string>): Record<string, st
 
 const ago = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString().slice(0, 19));
 
-function describe(d: DeviceRow): Array<[string, string]> {
+function describe(d: DeviceRow & { http?: { mac: string | null; token: string | null } | undefined }): Array<[string, string]> {
   return [
     ['id', d.id],
     ['product', d.product],
@@ -32,6 +33,7 @@ function describe(d: DeviceRow): Array<[string, string]> {
     ['signal', d.rsrp === null && d.snr === null ? '-' : `RSRP ${d.rsrp ?? '?'} dBm, SNR ${d.snr ?? '?'} dB`],
     ['battery', d.battery === null ? '-' : `${d.battery} mV`],
     ['bearer', d.bearer ?? '-'],
+    ...(d.http?.mac ? ([['mac', d.http.mac], ['ota url path', `/ota/${d.http.token}`]] as Array<[string, string]>) : []),
     ['added', ago(d.createdAt)],
     ['last seen', ago(d.lastSeenAt)],
   ];
@@ -46,16 +48,21 @@ export function registerDevices(program: Command): void {
     .requiredOption('-p, --product <product>', 'product (device class), e.g. soil-probe')
     .option('-l, --label <key=value>', 'label for rollout selectors (repeatable)', collectLabel, {} as Record<string, string>)
     .option('--hw-rev <rev>', 'hardware revision')
-    .addHelpText('after', '\nExample:\n  $ furrow devices add probe-17 --product soil-probe --label field=north --hw-rev C')
-    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string }, cmd: Command) => {
+    .option('--mac <mac>', 'Wi-Fi station MAC of a stock ESP32 (HTTPUpdate, esp_https_ota over HTTPS); prints its OTA URL path')
+    .addHelpText('after', '\nExample:\n  $ furrow devices add probe-17 --product soil-probe --label field=north --hw-rev C\n  $ furrow devices add pump-3 --product pump --mac 24:0A:C4:A3:15:3C')
+    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string; mac?: string }, cmd: Command) => {
       checkId('device id', id);
       checkId('--product', opts.product);
       await withStore(cmd, ({ db }) => {
         const repo = new DeviceRepo(db);
         if (repo.get(id)) throw new InputError('DEVICE_EXISTS', `device ${id} already exists`, { hint: 'pick another id; the key of an existing device is never shown again' });
         const key = randomBytes(32);
-        repo.add({ id, product: opts.product, labels: opts.label, deviceKey: key, ...(opts.hwRev ? { hwRev: opts.hwRev } : {}) }, Date.now());
+        const http = db.transaction(() => {
+          repo.add({ id, product: opts.product, labels: opts.label, deviceKey: key, ...(opts.hwRev ? { hwRev: opts.hwRev } : {}) }, Date.now());
+          return opts.mac === undefined ? undefined : new HttpIdentityRepo(db).enrol(id, opts.mac);
+        })();
         process.stdout.write(`added device ${id} (product ${opts.product})\ndevice key (shown once; store it in the device's secure storage):\n${key.toString('hex')}\n`);
+        if (http) process.stdout.write(`mac ${http.mac} (Arduino HTTPUpdate: GET /update)\nota url path /ota/${http.token} (esp_https_ota; keep it secret, it identifies the device)\ndelta url path /delta/${http.token} (esp_delta_ota)\n`);
       });
     });
 
@@ -99,8 +106,9 @@ export function registerDevices(program: Command): void {
           process.stdout.write(JSON.stringify({ ...d, transfers }, null, 2) + '\n');
           return;
         }
-        const w = Math.max(...describe(d).map(([k]) => k.length));
-        process.stdout.write(describe(d).map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
+        const lines = describe({ ...d, http: new HttpIdentityRepo(db).of(id) });
+        const w = Math.max(...lines.map(([k]) => k.length));
+        process.stdout.write(lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
         if (transfers.length > 0) {
           process.stdout.write(
             '\n' +

@@ -3,6 +3,7 @@ import { registerConfig } from './config.ts';
 import { registerDelta } from './delta.ts';
 import { registerDemo } from './demo.ts';
 import { registerDevices } from './devices.ts';
+import { registerHttp } from './http.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
@@ -29,4 +30,5 @@ export const registrations: Array<(program: Command) => void> = [
   registerModem,
   registerLora,
   registerDemo,
+  registerHttp,
 ];
