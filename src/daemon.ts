@@ -20,6 +20,7 @@ import { meterIfModelled } from './schedule/metered-transport.ts';
 import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
 import { ModemService } from './modem/service.ts';
+import { removePidFile, writePidFile } from './lifecycle/daemon-pid.ts';
 import { openDatabase } from './store/database.ts';
 import { RolloutRepo } from './store/rollouts.ts';
 import { createTelemetry } from './telemetry/index.ts';
@@ -130,6 +131,8 @@ export class Daemon {
       await this.stop();
       throw err;
     }
+    // `furrow restore` refuses while this file names a live process.
+    writePidFile(paths.dir);
     this.ctx.events.emit('daemon.ready', { services: this.services.map((s) => s.name) });
     log.info({ module: 'daemon', config: this.loaded.file, dataDir: paths.dir, services: this.services.map((s) => s.name) }, 'furrow started');
   }
@@ -154,6 +157,7 @@ export class Daemon {
       this.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
       this.ctx.db.close();
     }
+    if (this.ctx) removePidFile(dataPaths(this.ctx.config).dir);
     log.info({ module: 'daemon' }, 'furrow stopped');
   }
 

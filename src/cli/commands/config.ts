@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { defaultConfigPath, loadConfig } from '../../config/index.ts';
+import { discoverConfig, loadConfig } from '../../config/index.ts';
 import { globalOptions } from '../context.ts';
 
 export function registerConfig(program: Command): void {
@@ -10,7 +10,7 @@ export function registerConfig(program: Command): void {
     .option('--print', 'print the effective config (defaults filled in) as JSON')
     .addHelpText('after', '\nExample:\n  $ furrow config check config/furrow.yaml')
     .action((file: string | undefined, opts: { print?: boolean }, cmd: Command) => {
-      const path = file ?? globalOptions(cmd).config ?? defaultConfigPath();
+      const path = file ?? discoverConfig({ flag: globalOptions(cmd).config }).file;
       const loaded = loadConfig(path);
       if (opts.print) process.stdout.write(JSON.stringify(loaded.config, null, 2) + '\n');
       else process.stdout.write(`${loaded.file}: ok\n`);

@@ -56,7 +56,7 @@ export function registerDevices(program: Command): void {
         const key = randomBytes(32);
         repo.add({ id, product: opts.product, labels: opts.label, deviceKey: key, ...(opts.hwRev ? { hwRev: opts.hwRev } : {}) }, Date.now());
         process.stdout.write(`added device ${id} (product ${opts.product})\ndevice key (shown once; store it in the device's secure storage):\n${key.toString('hex')}\n`);
-      });
+      }, { create: true });
     });
 
   devices

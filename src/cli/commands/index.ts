@@ -1,12 +1,16 @@
 import type { Command } from 'commander';
+import { registerBackup } from './backup.ts';
 import { registerConfig } from './config.ts';
 import { registerDelta } from './delta.ts';
 import { registerDevices } from './devices.ts';
+import { registerGc } from './gc.ts';
+import { registerInit } from './init.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
+import { registerRemove } from './remove.ts';
 import { registerRollout } from './rollout.ts';
 import { registerSimulate } from './simulate.ts';
 import { registerStart } from './start.ts';
@@ -16,6 +20,7 @@ import { registerStatus } from './status.ts';
 export const registrations: Array<(program: Command) => void> = [
   registerStart,
   registerStatus,
+  registerInit,
   registerConfig,
   registerRelease,
   registerDelta,
@@ -27,4 +32,8 @@ export const registrations: Array<(program: Command) => void> = [
   registerSimulate,
   registerModem,
   registerLora,
+  // After registerDevices and registerRelease: adds `devices remove` and `release remove` to them.
+  registerRemove,
+  registerGc,
+  registerBackup,
 ];

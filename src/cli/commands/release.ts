@@ -31,7 +31,7 @@ export function registerRelease(program: Command): void {
           `${what}: ${r.release.product} ${r.release.version}  ${r.image.chip}  ${formatBytes(r.release.size)}  sha256 ${r.release.sha256}` +
             `  ${r.release.signer ? `signed by ${r.release.signer}` : 'UNSIGNED'}\n`,
         );
-      });
+      }, { create: true });
     });
 
   release

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { runFleet, type BearerPreset } from '../../sim/fleet.ts';
 import { progressLine, renderResult } from '../../sim/report.ts';
 import { parseBytes } from '../../schedule/units.ts';
+import { globalOptions } from '../context.ts';
 
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -31,7 +33,15 @@ export function registerSimulate(program: Command): void {
     .option('--restart-at <share>', 'restart the daemon when this share of devices finished')
     .option('--seed <n>', 'random seed', '1')
     .addHelpText('after', '\nExamples:\n  $ furrow simulate --devices 200 --canary-fail 30% --restart-at 0.02\n  $ furrow simulate --bearer lora-eu868 --devices 50 --patch-size 1KiB --waves rest')
-    .action(async (opts: Record<string, string | undefined>) => {
+    .action(async (opts: Record<string, string | undefined>, cmd: Command) => {
+      // The simulated daemon runs on its own temporary config and data dir; a config named here would be
+      // silently ignored, so it is refused (whether or not the file exists).
+      const named = globalOptions(cmd).config;
+      if (named !== undefined) {
+        throw new InputError('SIMULATE_NO_CONFIG', `--config ${named}: simulate runs its own in-process daemon on a temporary data dir and reads no config file${existsSync(named) ? '' : ` (and ${named} does not exist)`}`, {
+          hint: 'drop --config; set the fleet with --devices, --bearer, --patch-size, --waves',
+        });
+      }
       const bearer = opts.bearer as BearerPreset;
       if (bearer !== 'nbiot' && bearer !== 'lora-eu868') throw new InputError('BAD_ARGUMENT', `--bearer ${JSON.stringify(bearer)}: expected nbiot or lora-eu868`);
       const patchSize = parseBytes(opts.patchSize!);
