@@ -76,3 +76,16 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
+
+/** `--json` output: one JSON document on stdout; bytes (keys, signatures) as hex, not Node's Buffer object. */
+export function printJson(value: unknown): void {
+  const text = JSON.stringify(
+    value,
+    function (this: Record<string, unknown>, key: string, v: unknown) {
+      const raw = this[key];
+      return raw instanceof Uint8Array ? Buffer.from(raw).toString('hex') : v;
+    },
+    2,
+  );
+  process.stdout.write(text + '\n');
+}

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { DeviceRepo, type DeviceRow } from '../../store/devices.ts';
 import { listTransfers } from '../../store/transfers.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 
 const ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -46,8 +46,9 @@ export function registerDevices(program: Command): void {
     .requiredOption('-p, --product <product>', 'product (device class), e.g. soil-probe')
     .option('-l, --label <key=value>', 'label for rollout selectors (repeatable)', collectLabel, {} as Record<string, string>)
     .option('--hw-rev <rev>', 'hardware revision')
+    .option('--json', 'machine-readable output (the key is in field deviceKey, hex)')
     .addHelpText('after', '\nExample:\n  $ furrow devices add probe-17 --product soil-probe --label field=north --hw-rev C')
-    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string }, cmd: Command) => {
+    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string; json?: boolean }, cmd: Command) => {
       checkId('device id', id);
       checkId('--product', opts.product);
       await withStore(cmd, ({ db }) => {
@@ -55,6 +56,7 @@ export function registerDevices(program: Command): void {
         if (repo.get(id)) throw new InputError('DEVICE_EXISTS', `device ${id} already exists`, { hint: 'pick another id; the key of an existing device is never shown again' });
         const key = randomBytes(32);
         repo.add({ id, product: opts.product, labels: opts.label, deviceKey: key, ...(opts.hwRev ? { hwRev: opts.hwRev } : {}) }, Date.now());
+        if (opts.json) return printJson({ id, product: opts.product, labels: opts.label, hwRev: opts.hwRev ?? null, deviceKey: key });
         process.stdout.write(`added device ${id} (product ${opts.product})\ndevice key (shown once; store it in the device's secure storage):\n${key.toString('hex')}\n`);
       }, { create: true });
     });

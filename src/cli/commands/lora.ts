@@ -7,7 +7,7 @@ import type { Db } from '../../store/database.ts';
 import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 
 /**
  * `furrow lora multicast start|status|cancel`: the CLI writes the daemon's SQLite (a queued session, a
@@ -71,9 +71,16 @@ export function registerLora(program: Command): void {
   mc.command('status [session]')
     .description('progress of multicast sessions (fragments sent, devices done/missing); with an id: every member')
     .option('--watch', 'print the sessions again whenever they change, until none is running')
-    .action(async (id: string | undefined, opts: { watch?: boolean }, cmd: Command) => {
+    .option('--json', 'machine-readable output (sessions with their members; not with --watch)')
+    .action(async (id: string | undefined, opts: { watch?: boolean; json?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db }) => {
         const repo = new MulticastRepo(db);
+        if (opts.json) {
+          const sessions = id ? [repo.get(id)].filter((s) => s !== undefined) : repo.list();
+          if (id && sessions.length === 0) throw new InputError('SESSION_UNKNOWN', `no multicast session ${JSON.stringify(id)}`, { hint: 'furrow lora multicast status lists them' });
+          // The group key (McKey) is a secret shared with the devices: never printed.
+          return printJson(sessions.map(({ mcKey: _k, ...s }) => ({ ...s, members: repo.members(s.id) })));
+        }
         if (opts.watch && !id && repo.list().length > 0) return watch(repo);
         if (id) {
           const s = repo.get(id);

@@ -8,7 +8,7 @@ import type { RolloutSpec } from '../../rollout/spec.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { InputError } from '../../errors.ts';
-import { withStore } from '../context.ts';
+import { printJson, withStore } from '../context.ts';
 
 export function registerRollout(program: Command): void {
   const rollout = program
@@ -18,11 +18,13 @@ export function registerRollout(program: Command): void {
   rollout
     .command('plan <file>')
     .description('show what applying the rollout file would do, without changing anything')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ furrow rollout plan config/rollouts/soil-probe-1.4.2.yaml')
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
+    .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
+        if (opts.json) return printJson(plan);
         process.stdout.write(renderPlan(plan));
       });
     });
@@ -31,13 +33,15 @@ export function registerRollout(program: Command): void {
     .command('apply <file>')
     .description('create the rollout (or update the running one in place); devices already under way keep their wave')
     .option('--yes', 'do not print the plan first')
+    .option('--json', 'machine-readable output (the plan and what was done)')
     .addHelpText('after', '\nExample:\n  $ furrow rollout apply config/rollouts/soil-probe-1.4.2.yaml')
-    .action(async (file: string, opts: { yes?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { yes?: boolean; json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
-        if (!opts.yes) process.stdout.write(renderPlan(plan) + '\n');
+        if (!opts.yes && !opts.json) process.stdout.write(renderPlan(plan) + '\n');
         applyPlan(db, plan, file, Date.now());
+        if (opts.json) return printJson({ rollout: spec.id, action: plan.existing ? 'updated' : 'created', plan });
         process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; the running daemon picks it up within a second\n`);
       });
     });
@@ -45,12 +49,14 @@ export function registerRollout(program: Command): void {
   rollout
     .command('status [id]')
     .description('progress per wave, failures with reasons, and the timeline; without id: every rollout')
-    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
+    .option('--json', 'machine-readable output')
+    .action(async (id: string | undefined, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new RolloutRepo(db);
         const releases = new ReleaseRepo(db);
         if (!id) {
           const rows = repo.list();
+          if (opts.json) return printJson(rows.map((r) => ({ ...r, release: releases.get(r.releaseSha256) ?? null, waves: repo.counts(r.id) })));
           if (rows.length === 0) process.stdout.write('no rollouts; create one with furrow rollout apply <file>\n');
           for (const r of rows) {
             const c = repo.counts(r.id);
@@ -66,6 +72,7 @@ export function registerRollout(program: Command): void {
         if (!row) throw new InputError('ROLLOUT_UNKNOWN', `no rollout named ${JSON.stringify(id)}`, { hint: `known: ${repo.list().map((r) => r.id).join(', ') || 'none'}` });
         const spec = row.spec as RolloutSpec;
         const rel = releases.get(row.releaseSha256);
+        if (opts.json) return printJson({ ...row, release: rel ?? null, waves: repo.waves(id), counts: repo.counts(id), failures: repo.members(id, { states: ['failed', 'rolled_back'] }), history: repo.history(id) });
         process.stdout.write(
           renderStatus(
             {
@@ -94,9 +101,11 @@ export function registerRollout(program: Command): void {
       .command(`${verb} <id>`)
       .description(help[verb])
       .option('-r, --reason <text>', 'why (shown in status and sent with the rollout.state event)')
-      .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
+      .option('--json', 'machine-readable output')
+      .action(async (id: string, opts: { reason?: string; json?: boolean }, cmd: Command) => {
         await withStore(cmd, ({ db }) => {
           const to = applyVerb(new RolloutRepo(db), id, verb, opts.reason ?? null, Date.now());
+          if (opts.json) return printJson({ rollout: id, state: to });
           process.stdout.write(`rollout ${id} is now ${to}\n`);
         });
       });
