@@ -15,6 +15,8 @@ export interface ReleaseRemovalPlan {
   deliveries: number;
   /** Active transfers of those patches, aborted with them. */
   activeTransfers: number;
+  /** Version names of the images the patches connect, for messages. */
+  versions: Record<string, string>;
 }
 
 export function planReleaseRemoval(db: Db, product: string, version: string): ReleaseRemovalPlan {
@@ -30,7 +32,9 @@ export function planReleaseRemoval(db: Db, product: string, version: string): Re
   const orphaned = orphanedPatchIds(db, sha, patches.map((p) => p.id));
   const deliveries = db.prepare(`SELECT count(*) AS n FROM deliveries WHERE release_sha256 = ? OR patch_id IN (SELECT value FROM json_each(?))`).get(sha, JSON.stringify(orphaned)) as { n: number };
   const active = db.prepare(`SELECT count(*) AS n FROM transfers WHERE state = 'active' AND patch_id IN (SELECT value FROM json_each(?))`).get(JSON.stringify(orphaned)) as { n: number };
-  return { release, rollouts, patches, deliveries: deliveries.n, activeTransfers: active.n };
+  const versions: Record<string, string> = {};
+  for (const r of db.prepare('SELECT sha256, version FROM releases WHERE product = ?').all(product) as Array<{ sha256: string; version: string }>) versions[r.sha256] = r.version;
+  return { release, rollouts, patches, deliveries: deliveries.n, activeTransfers: active.n, versions };
 }
 
 /** Patch blobs no longer served once these rows go (the full image may also serve another release's rows). */
@@ -42,7 +46,7 @@ function orphanedPatchIds(db: Db, sha: string, ids: string[]): string[] {
 /** Says in words what the plan removes (for the refusal and for --force). */
 export function describeRemoval(plan: ReleaseRemovalPlan): string[] {
   const lines: string[] = [];
-  const version = (sha: string) => (sha === '' ? '(full image)' : sha === plan.release.sha256 ? plan.release.version : sha.slice(0, 12));
+  const version = (sha: string) => (sha === '' ? '(any: full image)' : (plan.versions[sha] ?? sha.slice(0, 12)));
   for (const r of plan.rollouts) lines.push(`rollout ${r.id} (${r.state}) with its waves, members, history and multicast sessions`);
   for (const p of plan.patches) lines.push(`patch ${p.id.slice(0, 12)} ${version(p.fromSha256)} → ${version(p.toSha256)} (format ≤ v${p.formatCap}, ${p.size} bytes)`);
   if (plan.deliveries > 0) lines.push(`${plan.deliveries} delivery token(s) (signed manifests handed to devices)`);

@@ -3,7 +3,8 @@
  * started on the restored dir resuming the rollout: the device continues its download at its offset and the
  * gateway's signing key, delivery token and transfer row came back intact.
  */
-import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -34,10 +35,10 @@ async function gatewayConfig(name: string): Promise<{ file: string; port: number
   return { file, port, data: join(tmp.dir, `${name}-data`) };
 }
 
-function transferRow(dataDir: string): { offset: number; state: string; bytes_served: number } | undefined {
+function transferRow(dataDir: string, device = 'probe-1'): { offset: number; state: string; bytes_served: number } | undefined {
   const db = new Database(join(dataDir, 'furrow.db'), { readonly: true });
   try {
-    return db.prepare('SELECT offset, state, bytes_served FROM transfers').get() as { offset: number; state: string; bytes_served: number } | undefined;
+    return db.prepare('SELECT offset, state, bytes_served FROM transfers WHERE device_id = ?').get(device) as { offset: number; state: string; bytes_served: number } | undefined;
   } finally {
     db.close();
   }
@@ -46,7 +47,7 @@ function transferRow(dataDir: string): { offset: number; state: string; bytes_se
 describe('furrow backup and restore', () => {
   it('restores a backup taken mid-rollout while the daemon runs, and a daemon on the restored dir resumes the download', async () => {
     const a = await gatewayConfig('a');
-    const s = seedDataDir(a.data, { patchSize: 8192 });
+    const s = seedDataDir(a.data, { patchSize: 32 * 1024, devices: ['probe-1', 'probe-2'] });
     const rollout = join(tmp.dir, 'r.yaml');
     writeFileSync(rollout, 'id: r1\nrelease: { product: soil-probe, version: 1.1.0 }\nwaves:\n  - { size: rest }\n');
     expect((await cli(['-c', a.file, 'rollout', 'apply', '--yes', rollout])).code).toBe(0);
@@ -67,9 +68,16 @@ describe('furrow backup and restore', () => {
     await waitFor('the transfer progress to be written', () => transferRow(a.data)?.bytes_served === 3072);
     expect(transferRow(a.data)).toEqual({ offset: 2048, state: 'active', bytes_served: 3072 });
 
+    // Under load: probe-2 downloads the whole patch while the backup is taken.
+    const busy = new TestDevice({ port: a.port, id: 'probe-2', key: s.deviceKey, ackTimeoutMs: 300 });
+    devices.push(busy);
+    await busy.open();
+    const busyUri = (await busy.checkin(s.baseSha256, s.product)).map.get(4) as string;
+    const load = busy.download(busyUri, { szx: 6 });
     const archive = join(tmp.dir, 'gw.tar');
     const backup = await cli(['-c', a.file, 'backup', archive, '--json']);
     expect(backup.code, backup.stderr).toBe(0);
+    expect((await load).data.equals(s.patch)).toBe(true);
     expect(JSON.parse(backup.stdout)).toMatchObject({ blobs: 3, missingBlobs: [], corruptBlobs: [] });
     // Restoring over the data dir of a running daemon is refused; the daemon is not touched.
     const refused = await cli(['-c', a.file, 'restore', archive, '--force']);
@@ -107,9 +115,18 @@ describe('furrow backup and restore', () => {
   it('refuses a damaged backup and leaves the data dir as it was', async () => {
     const a = await gatewayConfig('a');
     seedDataDir(a.data);
+    expect((await cli(['-c', a.file, 'keys', 'gateway'])).code).toBe(0);
     const archive = join(tmp.dir, 'gw.tar');
     expect((await cli(['-c', a.file, 'backup', archive])).code).toBe(0);
     expect((await cli(['-c', a.file, 'backup', archive])).stderr).toContain('already exists');
+    // A plain ustar archive: GNU tar lists and extracts it, byte for byte.
+    const listed = execFileSync('tar', ['-tf', archive], { encoding: 'utf8' }).trim().split('\n');
+    expect(listed[0]).toBe('furrow.db');
+    expect(listed.at(-1)).toBe('furrow-backup.json');
+    expect(listed.filter((n) => n.startsWith('blobs/'))).toHaveLength(3);
+    mkdirSync(join(tmp.dir, 'x'));
+    execFileSync('tar', ['-xf', archive, '-C', join(tmp.dir, 'x')]);
+    expect(readFileSync(join(tmp.dir, 'x', 'keys', 'gateway.pem'), 'utf8')).toBe(readFileSync(join(a.data, 'keys', 'gateway.pem'), 'utf8'));
 
     const bytes = readFileSync(archive);
     // Flip one byte inside the first blob's data (after the database): the manifest digest catches it.

@@ -146,7 +146,7 @@ describe('furrow release remove and furrow gc', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('release soil-probe 1.1.0 is needed by:');
     expect(refused.stderr).toContain('rollout r1 (running)');
-    expect(refused.stderr).toContain(`patch ${s.patchId.slice(0, 12)} ${s.baseSha256.slice(0, 12)} → 1.1.0`);
+    expect(refused.stderr).toContain(`patch ${s.patchId.slice(0, 12)} 1.0.0 → 1.1.0 (format ≤ v1, ${s.patch.length} bytes)`);
     expect((await cli(['-c', file, 'release', 'show', 'soil-probe', '1.1.0'])).code).toBe(0);
 
     // Nothing is garbage yet: every blob is referenced.

@@ -22,8 +22,12 @@ export function registerLora(program: Command): void {
     .requiredOption('-r, --rollout <id>', 'running rollout whose devices get the patch')
     .option('-w, --wave <n>', 'wave (default: the current one)')
     .option('--min <n>', 'fewest devices needing the same patch for a session', '1')
+    .option('--json', 'machine-readable output: queued sessions, skipped groups, devices left to unicast')
     .addHelpText('after', '\nExample:\n  $ furrow lora multicast start --rollout soil-probe-1.4.2\n\nExit codes: 0 queued, 2 unknown rollout, no LoRa devices, or no patch built yet.')
-    .action(async (opts: { rollout: string; wave?: string; min: string }, cmd: Command) => {
+    .action(async (opts: { rollout: string; wave?: string; min: string; json?: boolean }, cmd: Command) => {
+      const say = (line: string) => {
+        if (!opts.json) process.stdout.write(line);
+      };
       await withStore(cmd, ({ db, loaded }) => {
         const cfg = loaded.config.lora;
         if (!cfg) throw new InputError('LORA_NOT_CONFIGURED', `${loaded.file} has no lora: section`, { hint: 'configure lora.chirpstack (see src/bearer/lora/README.md) and restart the daemon' });
@@ -42,7 +46,7 @@ export function registerLora(program: Command): void {
             hint: 'LoRa devices are the DevEUIs under lora.devices (deviceId: their furrow id); devices already offered the update are not counted',
           });
         }
-        for (const u of c.unicast) process.stdout.write(`unicast: ${u.deviceId} (${u.reason})\n`);
+        for (const u of c.unicast) say(`unicast: ${u.deviceId} (${u.reason})\n`);
         const repo = new MulticastRepo(db);
         const queued: string[] = [];
         const problems: string[] = [];
@@ -58,13 +62,14 @@ export function registerLora(program: Command): void {
           }
           const id = repo.create({ rolloutId: row.id, wave, fromSha256: g.fromSha256, toSha256: row.releaseSha256, patchId: patch.id, patchSize: patch.size, origin: 'cli', members: g.members }, Date.now());
           queued.push(id);
-          process.stdout.write(`queued: session ${id}, ${g.members.length} devices, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
+          say(`queued: session ${id}, ${g.members.length} devices, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
         }
-        for (const p of problems) process.stdout.write(`skipped: ${p}\n`);
+        for (const p of problems) say(`skipped: ${p}\n`);
         if (queued.length === 0) {
           throw new InputError('LORA_NO_SESSION', `no multicast session queued for rollout ${row.id} wave ${wave}`, { hint: c.groups.length === 0 ? 'every LoRa device of the wave goes by unicast (see the reasons above)' : 'see "skipped" above' });
         }
-        process.stdout.write(`the running daemon starts ${queued.length === 1 ? 'it' : 'them'} within a second, one at a time; follow with: furrow lora multicast status\n`);
+        if (opts.json) return printJson({ rollout: row.id, wave, queued, skipped: problems, unicast: c.unicast });
+        say(`the running daemon starts ${queued.length === 1 ? 'it' : 'them'} within a second, one at a time; follow with: furrow lora multicast status\n`);
       });
     });
 
@@ -101,12 +106,14 @@ export function registerLora(program: Command): void {
 
   mc.command('cancel <session>')
     .description('stop a session; members that have not rebuilt the patch get the unicast download instead')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new MulticastRepo(db);
         const s = repo.get(id);
         if (!s) throw new InputError('SESSION_UNKNOWN', `no multicast session ${JSON.stringify(id)}`, { hint: 'furrow lora multicast status lists them' });
         if (!repo.requestCancel(id, Date.now())) throw new InputError('SESSION_ENDED', `multicast session ${id} already ended (${s.state})`);
+        if (opts.json) return printJson({ session: id, cancelRequested: true });
         process.stdout.write(`cancel requested: the running daemon stops session ${id} within a second\n`);
       });
     });
