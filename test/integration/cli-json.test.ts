@@ -49,7 +49,7 @@ describe('colour and simulate', () => {
     expect(useColour({}, {})).toBe(false);
   });
 
-  it('writes no escape codes into a pipe from furrow start --pretty', async () => {
+  it('writes no escape codes into a pipe from furrow start --pretty; status exits 0 while it runs and 3 once it stopped', async () => {
     const file = join(tmp.dir, 'furrow.yaml');
     writeFileSync(file, `data: { dir: ./data }\ncoap: { host: 127.0.0.1, port: ${await freeUdpPort()} }\nmetrics: { port: 0 }\n`);
     const d = DaemonProcess.start(['-c', file, 'start', '--pretty'], { env: { FORCE_COLOR: '1' } });
@@ -57,9 +57,16 @@ describe('colour and simulate', () => {
     d.proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     const deadline = Date.now() + 20_000;
     while (!out.includes('furrow started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // metrics.port 0: no status endpoint, so `status` tells a running daemon by <data.dir>/furrow.pid.
+    const running = await cli(['-c', file, 'status']);
     await d.stop();
     expect(out).toContain('furrow started');
     expect(out).not.toContain('\u001b[');
+    expect(running.code, running.stderr).toBe(0);
+    expect(running.stdout).toMatch(/a daemon \(pid \d+\) runs on this data dir/);
+    const down = await cli(['-c', file, 'status']);
+    expect(down.code).toBe(3);
+    expect(down.stdout).not.toContain('a daemon (pid');
   });
 
   it('refuses simulate --config, naming the file', async () => {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { dataPaths } from '../../daemon.ts';
 import { InputError } from '../../errors.ts';
+import { runningDaemonPid } from '../../lifecycle/daemon-pid.ts';
 import { collectStatus, renderStatus, type StatusSnapshot } from '../../telemetry/index.ts';
 import { loadCliConfig, openCliStore } from '../context.ts';
 
@@ -60,7 +61,12 @@ export function registerStatus(program: Command): void {
         }
       }
       // 3 = the daemon is down (the snapshot printed is the database's), so scripts and monitors can tell.
-      if (snapshot.source !== 'daemon') process.exitCode = 3;
+      // Without a status endpoint (metrics.port 0) a live process named in <data.dir>/furrow.pid counts as running.
+      if (snapshot.source !== 'daemon') {
+        const pid = runningDaemonPid(dataPaths(loaded.config).dir);
+        if (pid === undefined) process.exitCode = 3;
+        else note = `${note ?? 'no status from the daemon'}; a daemon (pid ${pid}) runs on this data dir`;
+      }
       if (opts.json) process.stdout.write(JSON.stringify(note && snapshot.source === 'database' ? { ...snapshot, note } : snapshot, null, 2) + '\n');
       else process.stdout.write(renderStatus(snapshot, note));
     });
