@@ -131,8 +131,13 @@ export class Daemon {
       await this.stop();
       throw err;
     }
-    // `furrow restore` refuses while this file names a live process.
-    writePidFile(paths.dir);
+    // `furrow restore` refuses while this file names a live process. Best effort: a full disk must not stop
+    // a daemon that could otherwise serve.
+    try {
+      writePidFile(paths.dir);
+    } catch (err) {
+      log.warn({ module: 'daemon', error: errorMessage(err) }, 'cannot write furrow.pid; furrow restore will not see this daemon');
+    }
     this.ctx.events.emit('daemon.ready', { services: this.services.map((s) => s.name) });
     log.info({ module: 'daemon', config: this.loaded.file, dataDir: paths.dir, services: this.services.map((s) => s.name) }, 'furrow started');
   }

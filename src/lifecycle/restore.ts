@@ -4,7 +4,7 @@
  * migrations), and only then swaps it in with a rename. A failure at any step leaves the data dir as it was.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, statSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, rmdirSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FurrowError, InputError } from '../errors.ts';
 import { openDatabase } from '../store/database.ts';
@@ -46,10 +46,10 @@ export function restoreBackup(archive: string, dataDir: string, opts: { force: b
   } catch (err) {
     throw new InputError('BACKUP_UNREADABLE', `cannot read backup ${archive}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  mkdirSync(dirname(dataDir), { recursive: true });
   const tmp = `${dataDir}.restore-${randomBytes(4).toString('hex')}`;
-  mkdirSync(tmp, { mode: 0o750 });
   try {
+    mkdirSync(dirname(dataDir), { recursive: true });
+    mkdirSync(tmp, { mode: 0o750 });
     const got = new Map<string, { size: number; sha256: string }>();
     let manifestText = '';
     readTar(fd, archive, (e) => {
@@ -93,6 +93,12 @@ export function restoreBackup(archive: string, dataDir: string, opts: { force: b
     const schemaVersion = db.pragma('user_version', { simple: true }) as number;
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
+    // Run as root (restore renames inside /var/lib), the files would be root's and the daemon's user could
+    // not write them: they get the owner of the data dir they replace.
+    if (process.getuid?.() === 0 && existsSync(dataDir)) {
+      const { uid, gid } = statSync(dataDir);
+      chownTree(tmp, uid, gid);
+    }
     let movedAside: string | undefined;
     if (existsSync(dataDir)) {
       if (readdirSync(dataDir).length === 0) rmdirSync(dataDir);
@@ -119,9 +125,18 @@ export function restoreBackup(archive: string, dataDir: string, opts: { force: b
     rmSync(tmp, { recursive: true, force: true });
     if (err instanceof FurrowError) throw err;
     throw new FurrowError('RESTORE_FAILED', `cannot restore ${archive} into ${dataDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: `nothing in ${dataDir} was changed`,
+      hint: `nothing in ${dataDir} was changed; restore writes a temp dir beside it, in ${dirname(dataDir)}, so run it as a user who may write there`,
       cause: err,
     });
+  }
+}
+
+function chownTree(dir: string, uid: number, gid: number): void {
+  chownSync(dir, uid, gid);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, uid, gid);
+    else chownSync(p, uid, gid);
   }
 }
 

@@ -4,7 +4,7 @@
  * gateway's signing key, delivery token and transfer row came back intact.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, statSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -156,5 +156,17 @@ describe('furrow backup and restore', () => {
     const after = await cli(['-c', b.file, 'devices', 'list']);
     expect(after.code).toBe(2); // no database appeared, and no half-restored directory
     expect(readdirSync(tmp.dir).filter((f) => f.startsWith('b-data'))).toEqual([]);
+
+    // As root (sudo furrow restore), restored files belong to the owner of the data dir they replace, so the
+    // daemon's user can still write them. This machine runs the tests as root, like the Pi's operator.
+    if (process.getuid?.() === 0) {
+      mkdirSync(b.data);
+      chownSync(b.data, 65534, 65534);
+      const ok = await cli(['-c', b.file, 'restore', archive]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(statSync(join(b.data, 'furrow.db')).uid).toBe(65534);
+      expect(statSync(join(b.data, 'keys', 'gateway.pem'))).toMatchObject({ uid: 65534, gid: 65534 });
+      expect(statSync(join(b.data, 'keys', 'gateway.pem')).mode & 0o777).toBe(0o600);
+    }
   });
 });
