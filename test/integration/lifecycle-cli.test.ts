@@ -186,6 +186,13 @@ describe('furrow release remove and furrow gc', () => {
     expect(existsSync(blob(s.baseSha256))).toBe(true);
     expect(existsSync(blob(s.targetSha256))).toBe(true); // still young
     expect((await cli(['-c', file, 'release', 'remove', 'soil-probe', '9.9.9'])).stderr).toContain('no release soil-probe 9.9.9');
+    const badGrace = await cli(['-c', file, 'gc', '--grace', 'soon']);
+    expect(badGrace.code).toBe(2);
+    expect(badGrace.stderr).toContain('--grace "soon": expected minutes 0..10080');
+    const nowhere = await cli(['-c', file, 'backup', join(tmp.dir, 'no-such-dir', 'b.tar')]);
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain(`cannot write backup ${join(tmp.dir, 'no-such-dir', 'b.tar')}: `);
+    expect(nowhere.stderr).toContain('hint: check that the directory exists and is writable');
   });
 
   it('removes a release nothing needs without --force', async () => {
