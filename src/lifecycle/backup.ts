@@ -62,7 +62,9 @@ export async function backupDataDir(
   const snapshot = join(dirname(out), `.${basename(out)}.${tag}.db`);
   const partial = join(dirname(out), `.${basename(out)}.${tag}.partial`);
   try {
-    await db.backup(snapshot);
+    // All pages in one step: one read transaction, so a daemon committing meanwhile (WAL: it is not blocked)
+    // cannot restart the copy, as it would between the default 100-page steps.
+    await db.backup(snapshot, { progress: () => 0x7fffffff });
     const snap = new Database(snapshot, { readonly: true });
     let refs: Set<string>;
     let schemaVersion: number;
