@@ -1,10 +1,11 @@
 /** `--json` on the verbs that print data, `--pretty` colour rules, and `simulate --config` refused. */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useColour } from '../../src/log.ts';
 import { runFurrowInProcess as cli } from '../helpers/cli.ts';
-import { DaemonProcess, freeUdpPort } from '../helpers/daemon.ts';
+import { DaemonProcess, FURROW_BIN, freeUdpPort } from '../helpers/daemon.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { seedDataDir } from './lifecycle-seed.ts';
 
@@ -67,6 +68,26 @@ describe('colour and simulate', () => {
     const down = await cli(['-c', file, 'status']);
     expect(down.code).toBe(3);
     expect(down.stdout).not.toContain('a daemon (pid');
+  });
+
+  it('colours furrow start --pretty on a real pseudo-terminal, and not with NO_COLOR set', async () => {
+    const file = join(tmp.dir, 'furrow.yaml');
+    writeFileSync(file, `data: { dir: ./data }\ncoap: { host: 127.0.0.1, port: 0 }\nmetrics: { port: 0 }\n`);
+    // script(1) from util-linux gives the daemon a pty for stdout.
+    const onPty = async (env: NodeJS.ProcessEnv) => {
+      const p = spawn('script', ['-qfec', `${process.execPath} ${FURROW_BIN} -c ${file} start --pretty`, '/dev/null'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise((r) => p.on('exit', r));
+      const deadline = Date.now() + 30_000;
+      while (!out.includes('furrow started') && Date.now() < deadline && p.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      process.kill(-p.pid!, 'SIGTERM');
+      await exited;
+      expect(out).toContain('furrow started');
+      return out;
+    };
+    expect(await onPty({ NO_COLOR: '' })).toContain('\u001b[');
+    expect(await onPty({ NO_COLOR: '1' })).not.toContain('\u001b[');
   });
 
   it('refuses simulate --config, naming the file', async () => {
