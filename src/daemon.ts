@@ -21,6 +21,7 @@ import { meterIfModelled } from './schedule/metered-transport.ts';
 import { ScheduleService } from './schedule/service.ts';
 import type { Service } from './service.ts';
 import { ModemService } from './modem/service.ts';
+import { removePidFile, writePidFile } from './lifecycle/daemon-pid.ts';
 import { openDatabase } from './store/database.ts';
 import { RolloutRepo } from './store/rollouts.ts';
 import { createTelemetry } from './telemetry/index.ts';
@@ -133,6 +134,13 @@ export class Daemon {
       await this.stop();
       throw err;
     }
+    // `furrow restore` refuses while this file names a live process. Best effort: a full disk must not stop
+    // a daemon that could otherwise serve.
+    try {
+      writePidFile(paths.dir);
+    } catch (err) {
+      log.warn({ module: 'daemon', error: errorMessage(err) }, 'cannot write furrow.pid; furrow restore will not see this daemon');
+    }
     this.ctx.events.emit('daemon.ready', { services: this.services.map((s) => s.name) });
     log.info({ module: 'daemon', config: this.loaded.file, dataDir: paths.dir, services: this.services.map((s) => s.name) }, 'furrow started');
   }
@@ -157,6 +165,7 @@ export class Daemon {
       this.ctx.db.pragma('wal_checkpoint(TRUNCATE)');
       this.ctx.db.close();
     }
+    if (this.ctx) removePidFile(dataPaths(this.ctx.config).dir);
     log.info({ module: 'daemon' }, 'furrow stopped');
   }
 

@@ -22,7 +22,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (opts.pretty) {
     return pino({
       level,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' } },
+      transport: { target: 'pino-pretty', options: { colorize: useColour(process.stdout, process.env), translateTime: 'SYS:standard', ignore: 'pid,hostname' } },
     });
   }
   if (!opts.syslogPrefix) return opts.destination ? pino({ level }, opts.destination as DestinationStream) : pino({ level });
@@ -71,6 +71,14 @@ export function journalLogging(env: NodeJS.ProcessEnv = process.env, fd = 1): bo
   } catch {
     return false;
   }
+}
+
+/**
+ * Colour only for a person at a terminal: never into a file or pipe, and never when NO_COLOR is set to
+ * anything (https://no-color.org).
+ */
+export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '');
 }
 
 /** A logger that drops everything; for CLI one-shots and unit tests. */

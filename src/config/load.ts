@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.ts';
@@ -15,11 +15,6 @@ export interface LoadedConfig {
   file: string;
 }
 
-/** `./config/furrow.yaml` in the working directory if present, else the embedded default. */
-export function defaultConfigPath(cwd = process.cwd()): string {
-  const local = resolve(cwd, 'config/furrow.yaml');
-  return existsSync(local) ? local : EMBEDDED_CONFIG;
-}
 
 /**
  * Environment overrides, applied on top of the file before validation so they are checked the same way.
@@ -71,11 +66,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     text = readFileSync(abs, 'utf8');
   } catch (err) {
     throw new InputError('CONFIG_UNREADABLE', `cannot read config ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: 'pass an existing file with --config, or run without it to use the embedded default',
+      hint: 'pass an existing file with --config (or FURROW_CONFIG), or run without both to use ./config/furrow.yaml, /etc/furrow/furrow.yaml or the embedded default',
     });
   }
   const config = parseConfigText(text, abs, env);
-  resolveRelativePaths(config, abs);
+  resolveRelativePaths(config, abs, env);
   return { config, file: abs };
 }
 
@@ -96,7 +91,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   return result.data!;
 }
 
-function resolveRelativePaths(config: Config, file: string): void {
+/**
+ * Paths in a file mean the same wherever furrow is started from: relative to the file's directory (so the
+ * embedded default says `../data` for the checkout's ./data). FURROW_DATA_DIR is a per-shell setting and
+ * resolves against the working directory, like any path typed in that shell.
+ */
+function resolveRelativePaths(config: Config, file: string, env: NodeJS.ProcessEnv): void {
   const base = dirname(file);
+  const fromEnv = env.FURROW_DATA_DIR !== undefined && env.FURROW_DATA_DIR !== '';
+  config.data.dir = resolve(fromEnv ? process.cwd() : base, config.data.dir);
   config.releases.trustedKeys = config.releases.trustedKeys.map((k) => (isAbsolute(k) ? k : resolve(base, k)));
 }

@@ -25,7 +25,7 @@ export const configSchema = z
       .prefault({}),
     data: z
       .strictObject({
-        dir: z.string().default('./data').describe('SQLite database and blob store; relative to the working directory'),
+        dir: z.string().default('./data').describe('SQLite database and blob store; relative to this config file\'s directory (FURROW_DATA_DIR: to the working directory)'),
       })
       .prefault({}),
     log: z

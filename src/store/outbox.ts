@@ -88,6 +88,15 @@ export class Outbox {
   }
 
   /**
+   * Queues an empty retained message, which deletes the broker's retained copy of `topic` (MQTT 5 §3.3.1.3,
+   * 3.1.1 §3.3.1.3). A result, so a bounded outbox never drops it: a removed device's last state would
+   * otherwise stay on the broker for good.
+   */
+  clearRetained(topic: string, now: number): number {
+    return Number(this.insert.run(topic, '', 1, 'result', now).lastInsertRowid);
+  }
+
+  /**
    * Appends a message, or when an unsent one on the same topic is still waiting, rewrites that one with
    * `merge(previous)` instead. For notices (drop reports) that must not themselves grow without bound.
    */
@@ -206,6 +215,8 @@ export class Outbox {
  * on every attempt, so a re-sent message is byte-identical and consumers can dedupe on `seq`.
  */
 export function wirePayload(msg: Pick<OutboxMessage, 'seq' | 'payload'>): string {
+  // A retained-topic clearing (clearRetained) must stay zero bytes: a payload with a seq would be retained.
+  if (msg.payload === '') return '';
   const body = msg.payload.trim();
   if (body === '{}' || !body.startsWith('{')) return `{"seq":${msg.seq}}`;
   return `{"seq":${msg.seq},${body.slice(1)}`;

@@ -78,7 +78,8 @@ describe('furrow status', () => {
     await daemon.stop();
     daemon = undefined;
     const offline = await runFurrow(['--config', config, 'status']);
-    expect(offline.code, offline.stderr).toBe(0);
+    // 3: the daemon is down; the database's snapshot is still printed.
+    expect(offline.code, offline.stderr).toBe(3);
     expect(offline.stdout).toContain(`from the database: the daemon is not reachable at http://127.0.0.1:${metricsPort}/status (ECONNREFUSED)`);
     expect(offline.stdout).toContain('MQTT       configured (link state known only to the running daemon)');
     expect(offline.stdout).toContain('25.0%');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { configSchema, defaultConfigPath, loadConfig } from '../../config/index.ts';
+import { configSchema, discoverConfig, loadConfig } from '../../config/index.ts';
 import { looksLikeRollout, parseRolloutText } from '../../rollout/load.ts';
 import { globalOptions } from '../context.ts';
 
@@ -13,7 +13,7 @@ export function registerConfig(program: Command): void {
     .option('--print', 'print the effective config (defaults filled in) as JSON')
     .addHelpText('after', '\nExamples:\n  $ furrow config check config/furrow.yaml\n  $ furrow config check config/rollouts/soil-probe-1.4.2.yaml   # a rollout file: checked against the rollout schema')
     .action((file: string | undefined, opts: { print?: boolean }, cmd: Command) => {
-      const path = file ?? globalOptions(cmd).config ?? defaultConfigPath();
+      const path = file ?? discoverConfig({ flag: globalOptions(cmd).config }).file;
       if (file !== undefined && isRolloutFile(path)) {
         // Only the file: whether its release and devices exist is `furrow rollout plan`'s question.
         const spec = parseRolloutText(readFileSync(path, 'utf8'), path);

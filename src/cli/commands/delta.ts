@@ -4,7 +4,7 @@ import { InputError } from '../../errors.ts';
 import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo, type ReleaseRow } from '../../store/releases.ts';
 import type { Db } from '../../store/database.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 
 /** Finds a release by version; without --product the version must name exactly one product's release. */
 function resolveRelease(db: Db, version: string, product: string | undefined, flag: string): ReleaseRow {
@@ -64,8 +64,9 @@ export function registerDelta(program: Command): void {
     .option('-p, --product <product>', 'product (needed when several products share the version)')
     .option('--force', 'rebuild even if the patch is already stored')
     .option('--format <n>', 'highest patch format the devices decode: 2 (pointer prediction) or 1 (firmware before it); default delta.formatVersion')
+    .option('--json', 'machine-readable output (progress stays on stderr)')
     .addHelpText('after', '\nExample:\n  $ furrow delta build --from 0.14.3 --to 0.14.4 --product wled\n\nExit codes: 0 built, 1 build failed, 2 bad arguments or unknown release.')
-    .action(async (opts: { from: string; to: string; product?: string; force?: boolean; format?: string }, cmd: Command) => {
+    .action(async (opts: { from: string; to: string; product?: string; force?: boolean; format?: string; json?: boolean }, cmd: Command) => {
       const formatCap = opts.format === undefined ? undefined : Number(opts.format);
       if (formatCap !== undefined && formatCap !== 1 && formatCap !== 2) {
         throw new InputError('DELTA_BAD_FORMAT', `--format ${opts.format}: furrow patch formats are 1 and 2`, { hint: 'use --format 1 for devices whose firmware predates format 2' });
@@ -86,6 +87,7 @@ export function registerDelta(program: Command): void {
           await builder.close();
         }
         const r = result.row;
+        if (opts.json) return printJson({ cached: result.cached, product: to.product, from: from.version, to: to.version, seconds: (Date.now() - t0) / 1000, patch: r });
         const why =
           r.kind === 'full' && r.deltaSize !== null
             ? ` (delta ${formatBytes(r.deltaSize)} saved less than ${loaded.config.delta.minSavingsPercent} % against the full image)`

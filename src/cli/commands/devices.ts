@@ -4,7 +4,7 @@ import { InputError } from '../../errors.ts';
 import { HttpIdentityRepo } from '../../http/identity.ts';
 import { DeviceRepo, type DeviceRow } from '../../store/devices.ts';
 import { listTransfers } from '../../store/transfers.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 
 const ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -49,8 +49,9 @@ export function registerDevices(program: Command): void {
     .option('-l, --label <key=value>', 'label for rollout selectors (repeatable)', collectLabel, {} as Record<string, string>)
     .option('--hw-rev <rev>', 'hardware revision')
     .option('--mac <mac>', 'Wi-Fi station MAC of a stock ESP32 (HTTPUpdate, esp_https_ota over HTTPS); prints its OTA URL path')
+    .option('--json', 'machine-readable output (the key is in field deviceKey, hex)')
     .addHelpText('after', '\nExample:\n  $ furrow devices add probe-17 --product soil-probe --label field=north --hw-rev C\n  $ furrow devices add pump-3 --product pump --mac 24:0A:C4:A3:15:3C')
-    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string; mac?: string }, cmd: Command) => {
+    .action(async (id: string, opts: { product: string; label: Record<string, string>; hwRev?: string; mac?: string; json?: boolean }, cmd: Command) => {
       checkId('device id', id);
       checkId('--product', opts.product);
       await withStore(cmd, ({ db }) => {
@@ -61,9 +62,12 @@ export function registerDevices(program: Command): void {
           repo.add({ id, product: opts.product, labels: opts.label, deviceKey: key, ...(opts.hwRev ? { hwRev: opts.hwRev } : {}) }, Date.now());
           return opts.mac === undefined ? undefined : new HttpIdentityRepo(db).enrol(id, opts.mac);
         })();
+        if (opts.json) {
+          return printJson({ id, product: opts.product, labels: opts.label, hwRev: opts.hwRev ?? null, deviceKey: key, ...(http ? { mac: http.mac, otaPath: `/ota/${http.token}`, deltaPath: `/delta/${http.token}` } : {}) });
+        }
         process.stdout.write(`added device ${id} (product ${opts.product})\ndevice key (shown once; store it in the device's secure storage):\n${key.toString('hex')}\n`);
         if (http) process.stdout.write(`mac ${http.mac} (Arduino HTTPUpdate: GET /update)\nota url path /ota/${http.token} (esp_https_ota; keep it secret, it identifies the device)\ndelta url path /delta/${http.token} (esp_delta_ota)\n`);
-      });
+      }, { create: true });
     });
 
   devices

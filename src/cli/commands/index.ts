@@ -1,14 +1,18 @@
 import type { Command } from 'commander';
+import { registerBackup } from './backup.ts';
 import { registerConfig } from './config.ts';
 import { registerDelta } from './delta.ts';
 import { registerDemo } from './demo.ts';
 import { registerDevices } from './devices.ts';
 import { registerHttp } from './http.ts';
+import { registerGc } from './gc.ts';
+import { registerInit } from './init.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
+import { registerRemove } from './remove.ts';
 import { registerRollout } from './rollout.ts';
 import { registerSimulate } from './simulate.ts';
 import { registerStart } from './start.ts';
@@ -18,6 +22,7 @@ import { registerStatus } from './status.ts';
 export const registrations: Array<(program: Command) => void> = [
   registerStart,
   registerStatus,
+  registerInit,
   registerConfig,
   registerRelease,
   registerDelta,
@@ -31,4 +36,8 @@ export const registrations: Array<(program: Command) => void> = [
   registerLora,
   registerDemo,
   registerHttp,
+  // After registerDevices and registerRelease: adds `devices remove` and `release remove` to them.
+  registerRemove,
+  registerGc,
+  registerBackup,
 ];

@@ -7,7 +7,7 @@ import type { Db } from '../../store/database.ts';
 import { PatchRepo } from '../../store/patches.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 import { plural } from '../../text.ts';
 
 /**
@@ -23,8 +23,12 @@ export function registerLora(program: Command): void {
     .requiredOption('-r, --rollout <id>', 'running rollout whose devices get the patch')
     .option('-w, --wave <n>', 'wave (default: the current one)')
     .option('--min <n>', 'fewest devices needing the same patch for a session', '1')
+    .option('--json', 'machine-readable output: queued sessions, skipped groups, devices left to unicast')
     .addHelpText('after', '\nExample:\n  $ furrow lora multicast start --rollout soil-probe-1.4.2\n\nExit codes: 0 queued, 2 unknown rollout, no LoRa devices, or no patch built yet.')
-    .action(async (opts: { rollout: string; wave?: string; min: string }, cmd: Command) => {
+    .action(async (opts: { rollout: string; wave?: string; min: string; json?: boolean }, cmd: Command) => {
+      const say = (line: string) => {
+        if (!opts.json) process.stdout.write(line);
+      };
       await withStore(cmd, ({ db, loaded }) => {
         const cfg = loaded.config.lora;
         if (!cfg) throw new InputError('LORA_NOT_CONFIGURED', `${loaded.file} has no lora: section`, { hint: 'configure lora.chirpstack (see src/bearer/lora/README.md) and restart the daemon' });
@@ -43,7 +47,7 @@ export function registerLora(program: Command): void {
             hint: 'LoRa devices are the DevEUIs under lora.devices (deviceId: their furrow id); devices already offered the update are not counted',
           });
         }
-        for (const u of c.unicast) process.stdout.write(`unicast: ${u.deviceId} (${u.reason})\n`);
+        for (const u of c.unicast) say(`unicast: ${u.deviceId} (${u.reason})\n`);
         const repo = new MulticastRepo(db);
         const queued: string[] = [];
         const problems: string[] = [];
@@ -59,13 +63,14 @@ export function registerLora(program: Command): void {
           }
           const id = repo.create({ rolloutId: row.id, wave, fromSha256: g.fromSha256, toSha256: row.releaseSha256, patchId: patch.id, patchSize: patch.size, origin: 'cli', members: g.members }, Date.now());
           queued.push(id);
-          process.stdout.write(`queued: session ${id}, ${plural(g.members.length, 'device')}, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
+          say(`queued: session ${id}, ${plural(g.members.length, 'device')}, ${versionOf(db, g.fromSha256)} -> ${versionOf(db, row.releaseSha256)}, patch ${formatBytes(patch.size)}\n`);
         }
-        for (const p of problems) process.stdout.write(`skipped: ${p}\n`);
+        for (const p of problems) say(`skipped: ${p}\n`);
         if (queued.length === 0) {
           throw new InputError('LORA_NO_SESSION', `no multicast session queued for rollout ${row.id} wave ${wave}`, { hint: c.groups.length === 0 ? 'every LoRa device of the wave goes by unicast (see the reasons above)' : 'see "skipped" above' });
         }
-        process.stdout.write(`the running daemon starts ${queued.length === 1 ? 'it' : 'them'} within a second, one at a time; follow with: furrow lora multicast status\n`);
+        if (opts.json) return printJson({ rollout: row.id, wave, queued, skipped: problems, unicast: c.unicast });
+        say(`the running daemon starts ${queued.length === 1 ? 'it' : 'them'} within a second, one at a time; follow with: furrow lora multicast status\n`);
       });
     });
 
@@ -73,9 +78,16 @@ export function registerLora(program: Command): void {
     .description('progress of multicast sessions (fragments sent, devices done/missing); with an id: every member')
     .option('--watch', 'print the sessions again whenever they change, until none is running')
     .addHelpText('after', '\nExamples:\n  $ furrow lora multicast status --watch\n  $ furrow lora multicast status mc-4f2a9c      # every member: state, missing, repaired')
-    .action(async (id: string | undefined, opts: { watch?: boolean }, cmd: Command) => {
+    .option('--json', 'machine-readable output (sessions with their members; not with --watch)')
+    .action(async (id: string | undefined, opts: { watch?: boolean; json?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db }) => {
         const repo = new MulticastRepo(db);
+        if (opts.json) {
+          const sessions = id ? [repo.get(id)].filter((s) => s !== undefined) : repo.list();
+          if (id && sessions.length === 0) throw new InputError('SESSION_UNKNOWN', `no multicast session ${JSON.stringify(id)}`, { hint: 'furrow lora multicast status lists them' });
+          // The group key (McKey) is a secret shared with the devices: never printed.
+          return printJson(sessions.map(({ mcKey: _k, ...s }) => ({ ...s, members: repo.members(s.id) })));
+        }
         if (opts.watch && !id && repo.list().length > 0) return watch(repo);
         if (id) {
           const s = repo.get(id);
@@ -97,12 +109,14 @@ export function registerLora(program: Command): void {
   mc.command('cancel <session>')
     .description('stop a session; members that have not rebuilt the patch get the unicast download instead')
     .addHelpText('after', '\nExample:\n  $ furrow lora multicast cancel mc-4f2a9c')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new MulticastRepo(db);
         const s = repo.get(id);
         if (!s) throw new InputError('SESSION_UNKNOWN', `no multicast session ${JSON.stringify(id)}`, { hint: 'furrow lora multicast status lists them' });
         if (!repo.requestCancel(id, Date.now())) throw new InputError('SESSION_ENDED', `multicast session ${id} already ended (${s.state})`);
+        if (opts.json) return printJson({ session: id, cancelRequested: true });
         process.stdout.write(`cancel requested: the running daemon stops session ${id} within a second\n`);
       });
     });

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { addRelease, loadPrivateKey, parseEspImage, signStatement } from '../../release/index.ts';
 import { checkName } from '../../release/ingest.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
-import { formatBytes, table, withStore } from '../context.ts';
+import { formatBytes, printJson, table, withStore } from '../context.ts';
 import { patchBuildNote, probeDaemon } from '../daemon-probe.ts';
 
 function parseSecureVersion(v: string): number {
@@ -23,20 +23,22 @@ export function registerRelease(program: Command): void {
     .requiredOption('-p, --product <product>', 'product the image is for, e.g. soil-probe')
     .requiredOption('-V, --version <version>', 'release version, e.g. 1.4.2 (the image\'s own esp_app_desc version is not trusted)')
     .option('-s, --sig <file>', 'release statement made offline by `furrow release sign`')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ furrow release add build/app.bin --product soil-probe --version 1.4.2 --sig build/app.bin.sig')
-    .action(async (image: string, opts: { product: string; version: string; sig?: string }, cmd: Command) => {
+    .action(async (image: string, opts: { product: string; version: string; sig?: string; json?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db, blobs, loaded }) => {
         const r = addRelease(
           { db, blobs, config: loaded.config, now: Date.now(), configFile: loaded.file },
           { file: image, product: opts.product, version: opts.version, ...(opts.sig ? { sigFile: opts.sig } : {}) },
         );
+        if (opts.json) return printJson({ created: r.created, release: r.release });
         const what = r.created ? 'added' : 'already present';
         process.stdout.write(
           `${what}: ${r.release.product} ${r.release.version}  ${r.image.chip}  ${formatBytes(r.release.size)}  sha256 ${r.release.sha256}` +
             `  ${r.release.signer ? `signed by ${r.release.signer}` : 'UNSIGNED'}\n`,
         );
         if (r.created) process.stdout.write(patchBuildNote(await probeDaemon(loaded.config), loaded.config, r.release.product, r.release.version) + '\n');
-      });
+      }, { create: true });
     });
 
   release
@@ -68,11 +70,13 @@ export function registerRelease(program: Command): void {
   release
     .command('show <product> <version>')
     .description('show one release in detail')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ furrow release show soil-probe 1.4.2')
-    .action(async (product: string, version: string, _opts: unknown, cmd: Command) => {
+    .action(async (product: string, version: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const r = new ReleaseRepo(db).byVersion(product, version);
         if (!r) throw new InputError('RELEASE_NOT_FOUND', `no release ${product} ${version}`, { hint: 'see `furrow release list`' });
+        if (opts.json) return printJson(r);
         const lines: Array<[string, string]> = [
           ['product', r.product],
           ['version', r.version],
@@ -99,8 +103,9 @@ export function registerRelease(program: Command): void {
     .requiredOption('-k, --key <file>', 'release private key (PEM) from `furrow keys generate`')
     .option('--secure-version <n>', 'anti-rollback counter (default: the image\'s esp_app_desc secure_version)')
     .option('-o, --out <file>', 'where to write the statement (default: <image>.sig)')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ furrow release sign build/app.bin --product soil-probe --version 1.4.2 --key vendor.pem')
-    .action((image: string, opts: { product: string; version: string; key: string; secureVersion?: string; out?: string }) => {
+    .action((image: string, opts: { product: string; version: string; key: string; secureVersion?: string; out?: string; json?: boolean }) => {
       checkName('product', opts.product);
       checkName('version', opts.version);
       let data: Buffer;
@@ -115,6 +120,7 @@ export function registerRelease(program: Command): void {
       const statement = signStatement({ product: opts.product, version: opts.version, secureVersion, sha256: parsed.sha256, size: parsed.size }, key);
       const out = opts.out ?? `${image}.sig`;
       writeFileSync(out, statement);
+      if (opts.json) return printJson({ product: opts.product, version: opts.version, sha256: parsed.sha256, size: parsed.size, secureVersion, statement: out });
       process.stdout.write(`signed ${opts.product} ${opts.version} (sha256 ${parsed.sha256.slice(0, 12)}…, secure version ${secureVersion}) → ${out}\n`);
     });
 }

@@ -8,7 +8,7 @@ import type { RolloutSpec } from '../../rollout/spec.ts';
 import { ReleaseRepo } from '../../store/releases.ts';
 import { RolloutRepo } from '../../store/rollouts.ts';
 import { InputError } from '../../errors.ts';
-import { withStore } from '../context.ts';
+import { printJson, withStore } from '../context.ts';
 import { probeDaemon, rolloutPickupNote } from '../daemon-probe.ts';
 
 const EXAMPLE_REASONS: Record<Verb, string> = {
@@ -26,11 +26,13 @@ export function registerRollout(program: Command): void {
   rollout
     .command('plan <file>')
     .description('show what applying the rollout file would do, without changing anything')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  $ furrow rollout plan config/rollouts/soil-probe-1.4.2.yaml')
-    .action(async (file: string, _opts: unknown, cmd: Command) => {
+    .action(async (file: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
+        if (opts.json) return printJson(plan);
         process.stdout.write(renderPlan(plan));
       });
     });
@@ -39,13 +41,15 @@ export function registerRollout(program: Command): void {
     .command('apply <file>')
     .description('create the rollout (or update the running one in place); devices already under way keep their wave')
     .option('--yes', 'do not print the plan first')
+    .option('--json', 'machine-readable output (the plan and what was done)')
     .addHelpText('after', '\nExample:\n  $ furrow rollout apply config/rollouts/soil-probe-1.4.2.yaml')
-    .action(async (file: string, opts: { yes?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { yes?: boolean; json?: boolean }, cmd: Command) => {
       await withStore(cmd, async ({ db, loaded }) => {
         const spec = loadRolloutFile(file);
         const plan = planRollout(spec, { file, text: readFileSync(file, 'utf8') }, db, { schedule: loaded.config.schedule, patches: patchesTableLookup(db), now: Date.now() });
-        if (!opts.yes) process.stdout.write(renderPlan(plan) + '\n');
+        if (!opts.yes && !opts.json) process.stdout.write(renderPlan(plan) + '\n');
         applyPlan(db, plan, file, Date.now());
+        if (opts.json) return printJson({ rollout: spec.id, action: plan.existing ? 'updated' : 'created', plan });
         process.stdout.write(`applied: rollout ${spec.id} ${plan.existing ? 'updated' : 'created'}; ${rolloutPickupNote(await probeDaemon(loaded.config))}\n`);
       });
     });
@@ -54,12 +58,14 @@ export function registerRollout(program: Command): void {
     .command('status [id]')
     .description('progress per wave, failures with reasons, and the timeline; without id: every rollout')
     .addHelpText('after', '\nExamples:\n  $ furrow rollout status soil-probe-1.4.2\n  $ furrow rollout status')
-    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
+    .option('--json', 'machine-readable output')
+    .action(async (id: string | undefined, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new RolloutRepo(db);
         const releases = new ReleaseRepo(db);
         if (!id) {
           const rows = repo.list();
+          if (opts.json) return printJson(rows.map((r) => ({ ...r, release: releases.get(r.releaseSha256) ?? null, waves: repo.counts(r.id) })));
           if (rows.length === 0) process.stdout.write('no rollouts; create one with furrow rollout apply <file>\n');
           for (const r of rows) {
             const c = repo.counts(r.id);
@@ -75,6 +81,7 @@ export function registerRollout(program: Command): void {
         if (!row) throw new InputError('ROLLOUT_UNKNOWN', `no rollout named ${JSON.stringify(id)}`, { hint: `known: ${repo.list().map((r) => r.id).join(', ') || 'none'}` });
         const spec = row.spec as RolloutSpec;
         const rel = releases.get(row.releaseSha256);
+        if (opts.json) return printJson({ ...row, release: rel ?? null, waves: repo.waves(id), counts: repo.counts(id), failures: repo.members(id, { states: ['failed', 'rolled_back'] }), history: repo.history(id) });
         process.stdout.write(
           renderStatus(
             {
@@ -104,9 +111,11 @@ export function registerRollout(program: Command): void {
       .description(help[verb])
       .option('-r, --reason <text>', 'why (shown in status and sent with the rollout.state event)')
       .addHelpText('after', `\nExample:\n  $ furrow rollout ${verb} soil-probe-1.4.2 --reason ${JSON.stringify(EXAMPLE_REASONS[verb])}`)
-      .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
+      .option('--json', 'machine-readable output')
+      .action(async (id: string, opts: { reason?: string; json?: boolean }, cmd: Command) => {
         await withStore(cmd, ({ db }) => {
           const to = applyVerb(new RolloutRepo(db), id, verb, opts.reason ?? null, Date.now());
+          if (opts.json) return printJson({ rollout: id, state: to });
           process.stdout.write(`rollout ${id} is now ${to}\n`);
         });
       });

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.ts';
 import { runFleet, type BearerPreset } from '../../sim/fleet.ts';
 import { progressLine, renderResult } from '../../sim/report.ts';
 import { parseBytes } from '../../schedule/units.ts';
+import { globalOptions, printJson } from '../context.ts';
 
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -30,8 +32,17 @@ export function registerSimulate(program: Command): void {
     .option('--power-cuts <share>', 'chance of a power cut before each block', '0')
     .option('--restart-at <share>', 'restart the daemon when this share of devices finished')
     .option('--seed <n>', 'random seed', '1')
+    .option('--json', 'print the result as JSON (progress stays on stderr)')
     .addHelpText('after', '\nExamples:\n  $ furrow simulate --devices 200 --canary-fail 30% --restart-at 0.02\n  $ furrow simulate --bearer lora-eu868 --devices 50 --patch-size 1KiB --waves rest')
-    .action(async (opts: Record<string, string | undefined>) => {
+    .action(async (opts: Record<string, string | undefined>, cmd: Command) => {
+      // The simulated daemon runs on its own temporary config and data dir; a config named here would be
+      // silently ignored, so it is refused (whether or not the file exists).
+      const named = globalOptions(cmd).config;
+      if (named !== undefined) {
+        throw new InputError('SIMULATE_NO_CONFIG', `--config ${named}: simulate runs its own in-process daemon on a temporary data dir and reads no config file${existsSync(named) ? '' : ` (and ${named} does not exist)`}`, {
+          hint: 'drop --config; set the fleet with --devices, --bearer, --patch-size, --waves',
+        });
+      }
       const bearer = opts.bearer as BearerPreset;
       if (bearer !== 'nbiot' && bearer !== 'lora-eu868') throw new InputError('BAD_ARGUMENT', `--bearer ${JSON.stringify(bearer)}: expected nbiot or lora-eu868`);
       const patchSize = parseBytes(opts.patchSize!);
@@ -58,7 +69,8 @@ export function registerSimulate(program: Command): void {
         },
       });
       if (tty) process.stderr.write('\n');
-      process.stdout.write(renderResult(result, `furrow simulate: ${result.devices} devices on ${bearer}, patch ${patchSize} bytes`));
+      if (opts.json) printJson(result);
+      else process.stdout.write(renderResult(result, `furrow simulate: ${result.devices} devices on ${bearer}, patch ${patchSize} bytes`));
       if (result.dutyCycleViolations > 0) process.exitCode = 1;
     });
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { dataPaths } from '../../daemon.ts';
 import { InputError } from '../../errors.ts';
+import { runningDaemonPid } from '../../lifecycle/daemon-pid.ts';
 import { collectStatus, renderStatus, type StatusSnapshot } from '../../telemetry/index.ts';
 import { loadCliConfig, openCliStore } from '../context.ts';
 
@@ -30,7 +31,7 @@ export function registerStatus(program: Command): void {
     .description("what the gateway is doing: rollouts, active transfers, modem, MQTT outbox (from the running daemon, else from the database)")
     .option('--json', 'print the snapshot as JSON (field "source" says where it came from)')
     .option('--timeout <ms>', 'how long to wait for the daemon before reading the database', '1500')
-    .addHelpText('after', '\nExamples:\n  $ furrow status\n  $ furrow --config /etc/furrow/furrow.yaml status --json')
+    .addHelpText('after', '\nExamples:\n  $ furrow status\n  $ furrow --config /etc/furrow/furrow.yaml status --json\n\nExit codes: 0 the daemon answered, 3 the daemon is down (the database\'s snapshot is printed), 2 no daemon and no database.')
     .action(async (opts: { json?: boolean; timeout: string }, cmd: Command) => {
       const timeoutMs = Number(opts.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
@@ -48,8 +49,8 @@ export function registerStatus(program: Command): void {
       if (!snapshot) {
         const db = dataPaths(loaded.config).db;
         if (!existsSync(db)) {
-          throw new InputError('STATUS_NO_DATABASE', `${note ?? 'no daemon answered'}, and there is no database at ${db}`, {
-            hint: `start the daemon once with this config (furrow --config ${loaded.file} start), or pass the config it runs with`,
+          throw new InputError('STATUS_NO_DATABASE', `${note ?? 'no daemon answered'}, and there is no database at ${db} (config ${loaded.file}, found via ${loaded.source})`, {
+            hint: `start the daemon once with this config (furrow --config ${loaded.file} start) or run furrow init, or pass the config it runs with (--config or FURROW_CONFIG)`,
           });
         }
         const store = openCliStore(loaded);
@@ -58,6 +59,13 @@ export function registerStatus(program: Command): void {
         } finally {
           store.close();
         }
+      }
+      // 3 = the daemon is down (the snapshot printed is the database's), so scripts and monitors can tell.
+      // Without a status endpoint (metrics.port 0) a live process named in <data.dir>/furrow.pid counts as running.
+      if (snapshot.source !== 'daemon') {
+        const pid = runningDaemonPid(dataPaths(loaded.config).dir);
+        if (pid === undefined) process.exitCode = 3;
+        else note = `${note ?? 'no status from the daemon'}; a daemon (pid ${pid}) runs on this data dir`;
       }
       if (opts.json) process.stdout.write(JSON.stringify(note && snapshot.source === 'database' ? { ...snapshot, note } : snapshot, null, 2) + '\n');
       else process.stdout.write(renderStatus(snapshot, note));

@@ -112,4 +112,12 @@ describe('Outbox', () => {
     expect(outbox.depth()).toBe(2);
     expect(outbox.oldestPending()).toEqual({ seq: s[8], createdAt: 1000 });
   });
+  it('queues a retained-topic clearing as a zero-byte retained result that pruning never drops', () => {
+    const seq = outbox.clearRetained('furrow/gw/devices/p1/state', 1000);
+    for (let i = 0; i < 5; i++) outbox.enqueue({ topic: 't', kind: 'state', payload: { i } }, 1000);
+    outbox.prune({ maxRows: 1, maxAgeMs: 1e12 }, 2000);
+    const [row] = outbox.pending(0, 10);
+    expect(row).toMatchObject({ seq, topic: 'furrow/gw/devices/p1/state', payload: '', retain: true, kind: 'result' });
+    expect(wirePayload(row!)).toBe('');
+  });
 });
