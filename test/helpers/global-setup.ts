@@ -1,8 +1,11 @@
 /**
- * Runs once before the suite: checks the system packages the tests drive for real, so a missing one
- * fails loudly with the package to install instead of a test silently skipping.
+ * Runs once before the suite: checks the system packages the tests drive for real and the firmware corpus,
+ * so a missing one fails loudly, once, with what to install or run, instead of a test silently skipping or
+ * every test that needs it failing on its own.
  */
 import { execFileSync } from 'node:child_process';
+import { corpusProblems, locateCorpus } from '../corpus/locate.ts';
+import { loadManifest } from '../corpus/manifest.ts';
 
 const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
@@ -18,7 +21,40 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
 ];
 
-export default function setup(): void {
+/**
+ * Stops the run with one message and nothing else: a thrown error here makes vitest also print "No test
+ * files found" and a stack trace into its own internals, which buries what the user has to do.
+ */
+function refuse(lines: string[]): never {
+  process.stderr.write(`\n${lines.join('\n')}\n\n`);
+  process.exit(1);
+}
+
+/** Every manifest image present byte for byte (SHA-256), else one message naming `npm run corpus`. */
+async function checkCorpus(): Promise<void> {
+  const { images } = loadManifest();
+  const { dir, source } = locateCorpus();
+  const problems = await corpusProblems(dir, images);
+  if (problems.length === 0) return;
+  const where = {
+    FURROW_CORPUS: `${dir} (FURROW_CORPUS)`,
+    cache: `${dir} (the user cache: FURROW_CORPUS is not set and there is no ../shared/firmware-corpus beside the repository)`,
+    '../shared': dir,
+  }[source];
+  const fix = {
+    FURROW_CORPUS: 'Run `npm run corpus` to download and verify them into FURROW_CORPUS, or unset FURROW_CORPUS.',
+    cache: 'Run `npm run corpus` once: it downloads them from their public sources and verifies each SHA-256.',
+    '../shared': 'Repair that directory, or run `FURROW_CORPUS=<dir> npm run corpus` and test with that FURROW_CORPUS.',
+  }[source];
+  const all = problems.length === images.length && problems.every((p) => p.state === 'missing');
+  refuse([
+    `furrow tests need the firmware corpus (${images.length} real ESP32 images, test/corpus/manifest.json): ${all ? 'none of them is' : `${problems.length} of them missing or corrupt`} in ${where}.`,
+    ...(all ? [] : problems.map((p) => (p.state === 'missing' ? `  ${p.file}: missing` : `  ${p.file}: corrupt, sha256 ${p.actual}, expected ${p.expected}`))),
+    fix,
+  ]);
+}
+
+export default async function setup(): Promise<void> {
   const missing = REQUIRED.filter(({ bin }) => {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
@@ -29,6 +65,7 @@ export default function setup(): void {
   });
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
-    throw new Error(`tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}; install with: apt-get install -y ${pkgs}`);
+    refuse([`furrow tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
   }
+  await checkCorpus();
 }
