@@ -35,7 +35,7 @@ function reporter(out: NodeJS.WriteStream): (e: CorpusEvent) => void {
         out.write(`${out.isTTY ? `\r\x1b[K` : ''}  downloaded  ${e.file} (${mb(e.size)}, sha256 verified)\n`);
         break;
       case 'failed':
-        out.write(`${out.isTTY ? '\n' : ''}  FAILED      ${e.message}\n`);
+        out.write(`${out.isTTY ? '\r\x1b[K' : ''}  FAILED      ${e.file} (why: below)\n`);
         break;
     }
   };
