@@ -4,6 +4,8 @@
  * every test that needs it failing on its own.
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { corpusProblems, locateCorpus } from '../corpus/locate.ts';
 import { loadManifest } from '../corpus/manifest.ts';
 
@@ -54,7 +56,29 @@ async function checkCorpus(): Promise<void> {
   ]);
 }
 
-export default async function setup(): Promise<void> {
+const tempEntries = (): Set<string> => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('furrow-')));
+
+/**
+ * Teardown guard: names the `furrow-*` entries that appeared in the temp dir during the run, so a test that
+ * stops cleaning up is noticed the first time. A warning, not a failure: another process sharing the temp
+ * dir (a second run, the daemon) may have made some of them.
+ */
+function reportTempLeftovers(): () => void {
+  const before = tempEntries();
+  return () => {
+    const left = [...tempEntries()].filter((n) => !before.has(n)).sort();
+    if (left.length === 0) return;
+    const byPrefix = new Map<string, number>();
+    for (const n of left) {
+      const prefix = n.replace(/[A-Za-z0-9]{6}$/, '*');
+      byPrefix.set(prefix, (byPrefix.get(prefix) ?? 0) + 1);
+    }
+    const list = [...byPrefix].map(([p, n]) => `${p} ×${n}`).join(', ');
+    process.stderr.write(`\nwarning: ${left.length} new furrow-* entries left in ${tmpdir()} during this run (${list}): every test must remove what it creates (test/helpers/tmp.ts)\n`);
+  };
+}
+
+export default async function setup(): Promise<() => void> {
   const missing = REQUIRED.filter(({ bin }) => {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
@@ -68,4 +92,5 @@ export default async function setup(): Promise<void> {
     refuse([`furrow tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
   }
   await checkCorpus();
+  return reportTempLeftovers();
 }
