@@ -6,8 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { corpusProblems, locateCorpus } from '../corpus/locate.ts';
-import { loadManifest } from '../corpus/manifest.ts';
+import { corpusRefusal } from '../corpus/check.ts';
 
 const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
@@ -30,30 +29,6 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
 function refuse(lines: string[]): never {
   process.stderr.write(`\n${lines.join('\n')}\n\n`);
   process.exit(1);
-}
-
-/** Every manifest image present byte for byte (SHA-256), else one message naming `npm run corpus`. */
-async function checkCorpus(): Promise<void> {
-  const { images } = loadManifest();
-  const { dir, source } = locateCorpus();
-  const problems = await corpusProblems(dir, images);
-  if (problems.length === 0) return;
-  const where = {
-    FURROW_CORPUS: `${dir} (FURROW_CORPUS)`,
-    cache: `${dir} (the user cache: FURROW_CORPUS is not set and there is no ../shared/firmware-corpus beside the repository)`,
-    '../shared': dir,
-  }[source];
-  const fix = {
-    FURROW_CORPUS: 'Run `npm run corpus` to download and verify them into FURROW_CORPUS, or unset FURROW_CORPUS.',
-    cache: 'Run `npm run corpus` once: it downloads them from their public sources and verifies each SHA-256.',
-    '../shared': 'Repair that directory, or run `FURROW_CORPUS=<dir> npm run corpus` and test with that FURROW_CORPUS.',
-  }[source];
-  const all = problems.length === images.length && problems.every((p) => p.state === 'missing');
-  refuse([
-    `furrow tests need the firmware corpus (${images.length} real ESP32 images, test/corpus/manifest.json): ${all ? 'none of them is' : `${problems.length} of them missing or corrupt`} in ${where}.`,
-    ...(all ? [] : problems.map((p) => (p.state === 'missing' ? `  ${p.file}: missing` : `  ${p.file}: corrupt, sha256 ${p.actual}, expected ${p.expected}`))),
-    fix,
-  ]);
 }
 
 const tempEntries = (): Set<string> => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('furrow-')));
@@ -91,6 +66,7 @@ export default async function setup(): Promise<() => void> {
     const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
     refuse([`furrow tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
   }
-  await checkCorpus();
+  const corpus = await corpusRefusal();
+  if (corpus) refuse(corpus);
   return reportTempLeftovers();
 }

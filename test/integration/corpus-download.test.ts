@@ -10,10 +10,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { corpusRefusal } from '../corpus/check.ts';
 import { fillCorpus, sourceUrl, type CorpusEvent } from '../corpus/download.ts';
 import { cacheDir, locateCorpus, REPO_ROOT } from '../corpus/locate.ts';
 import { loadManifest, type CorpusImage } from '../corpus/manifest.ts';
-import { CORPUS_IMAGES, readCorpus } from '../helpers/corpus.ts';
+import { CORPUS_DIR, CORPUS_IMAGES, readCorpus } from '../helpers/corpus.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 type Fault = 'corrupt' | 'truncate' | 'extra' | 'missing' | 'stall';
@@ -261,5 +262,53 @@ describe('npm run corpus', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/FURROW_CORPUS_BASE_URL gopher:\/\/x: only http and https are supported/);
     expect(existsSync(join(tmp.dir, 'unused'))).toBe(false);
+  });
+});
+
+describe('a test run without the corpus', () => {
+  const tmp = tempDir('furrow-no-corpus-');
+  afterAll(() => tmp.cleanup());
+
+  it('says nothing when every image is there', async () => {
+    expect(await corpusRefusal({ FURROW_CORPUS: CORPUS_DIR })).toBeUndefined();
+  });
+
+  it('names the directory and `npm run corpus` when the directory is empty', async () => {
+    const lines = (await corpusRefusal({ FURROW_CORPUS: tmp.dir }))!;
+    expect(lines).toEqual([
+      `furrow tests need the firmware corpus (${CORPUS_IMAGES.length} real ESP32 images, test/corpus/manifest.json): none of them is in ${tmp.dir} (FURROW_CORPUS).`,
+      'Run `npm run corpus` to download and verify them into FURROW_CORPUS, or unset FURROW_CORPUS.',
+    ]);
+  });
+
+  it('lists a corrupt image with both digests, and each missing one', async () => {
+    const dir = join(tmp.dir, 'partial');
+    const [good, bad] = [CORPUS_IMAGES[0]!, CORPUS_IMAGES[1]!];
+    mkdirSync(join(dir, dirname(good.file)), { recursive: true });
+    writeFileSync(join(dir, good.file), readCorpus(good.file));
+    writeFileSync(join(dir, bad.file), 'short');
+    const lines = (await corpusRefusal({ FURROW_CORPUS: dir }))!;
+    expect(lines[0]).toContain(`${CORPUS_IMAGES.length - 1} of them missing or corrupt in ${dir} (FURROW_CORPUS)`);
+    expect(lines).toContain(`  ${bad.file}: corrupt, sha256 ${sha(Buffer.from('short'))}, expected ${bad.sha256}`);
+    expect(lines).toContain(`  ${CORPUS_IMAGES[2]!.file}: missing`);
+    expect(lines.join('\n')).not.toContain(good.file + ':');
+  });
+
+  it('stops vitest before any test file with that one message and exit code 1', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((done) => {
+      const p = spawn(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run', 'test/unit/release/esp-image.test.ts'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, FURROW_CORPUS: tmp.dir, NO_COLOR: '1', CI: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      p.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      p.on('exit', (code) => done({ code, out }));
+    });
+    expect(r.code).toBe(1);
+    expect(r.out.match(/furrow tests need the firmware corpus/g)).toHaveLength(1);
+    expect(r.out).toContain('Run `npm run corpus`');
+    expect(r.out).not.toMatch(/No test files found|Test Files|Error:|✓|×/);
   });
 });
