@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -36,6 +36,7 @@ export interface FleetOptions {
   restartAt?: number;
   maxVirtualHours?: number;
   seed?: number;
+  /** Data dir to use and keep; without one the run makes a temp dir and removes it at the end. */
   dataDir?: string;
   log?: Logger;
   onProgress?: (p: Progress) => void;
@@ -138,11 +139,21 @@ async function freePort(): Promise<number> {
  * devices live until the rollout ends, and measures what went on air.
  */
 export async function runFleet(o: FleetOptions): Promise<FleetResult> {
+  if (o.dataDir !== undefined) return runFleetIn(o.dataDir, o);
+  // A data dir of our own is scratch: removed however the run ends.
+  const dir = mkdtempSync(join(tmpdir(), 'furrow-sim-'));
+  try {
+    return await runFleetIn(dir, o);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runFleetIn(dir: string, o: FleetOptions): Promise<FleetResult> {
   const started = performance.now();
   const random = mulberry32(o.seed ?? 1);
   const clock = new VirtualClock(EPOCH);
   const loop = new EventLoop(clock);
-  const dir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'furrow-sim-'));
   const model = presetModel(o.bearer, o.model);
   const blockSize = model.kind === 'lora' ? 64 : 512;
   const config: Config = configSchema.parse({

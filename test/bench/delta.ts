@@ -1,12 +1,12 @@
 /**
- * `npm run bench:delta`: furrow patch size and speed on the corpus pairs of ../shared/firmware-corpus,
+ * `npm run bench:delta`: furrow patch size and speed on the corpus pairs (test/corpus/manifest.json),
  * next to bsdiff (BSDIFF40), xdelta3 and zstd --patch-from run in the same process, and the HDiffPatch
- * lzma2 figures from SOURCES.md for reference. Every furrow patch is verified by applying it.
+ * lzma2 figures measured on the same pairs (in the manifest) for reference. Every furrow patch is verified by applying it.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { applyPatch, coderRamBytes, encodeFullImage, encodePatch, parsePatchHeader } from '../../src/delta/index.ts';
 import { TRANSFORM_POINTERS } from '../../src/delta/format.ts';
 import { TABLE_ENTRIES } from '../../src/delta/pointers.ts';
@@ -15,22 +15,12 @@ import { wrapEspDeltaOta } from '../../src/delta/detools/esp-delta-ota.ts';
 import { ESP_DELTA_OTA_HEATSHRINK } from '../../src/delta/detools/heatshrink.ts';
 import { encodeDetoolsPatch } from '../../src/delta/detools/patch.ts';
 import { applyWithDetools } from '../helpers/detools.ts';
+import { CORPUS_PAIRS, corpusPath } from '../helpers/corpus.ts';
 
-const CORPUS = resolve(process.env.FURROW_CORPUS ?? join(import.meta.dirname, '../../../shared/firmware-corpus'));
-
-const PAIRS = [
-  { name: 'WLED 0.14.3→0.14.4', old: 'wled-esp32/0.14.3.bin', new: 'wled-esp32/0.14.4.bin', sourcesColumn: 0 },
-  { name: 'NerdMiner 1.6.0→1.6.1', old: 'nerdminer-tdisplay-s3/1.6.0.bin', new: 'nerdminer-tdisplay-s3/1.6.1.bin', sourcesColumn: 1 },
-  { name: 'WLED 0.14.4→0.15.0', old: 'wled-esp32/0.14.4.bin', new: 'wled-esp32/0.15.0.bin', sourcesColumn: 2 },
-];
-
-/** The HDiffPatch row of SOURCES.md (columns: WLED .3→.4, NerdMiner, WLED .4→.15). */
-function hdiffRow(): number[] {
-  const md = readFileSync(join(CORPUS, 'SOURCES.md'), 'utf8');
-  const line = md.split('\n').find((l) => l.startsWith('| HDiffPatch'));
-  if (!line) throw new Error(`no HDiffPatch row in ${join(CORPUS, 'SOURCES.md')}`);
-  return line.split('|').slice(2, 5).map((c) => Number(c.trim()));
-}
+const PAIRS = CORPUS_PAIRS.map((p) => {
+  if (p.hdiffpatchPct === undefined) throw new Error(`${p.name}: no hdiffpatchPct in test/corpus/manifest.json`);
+  return { name: p.name, old: corpusPath(p.from), new: corpusPath(p.to), hdiffpatchPct: p.hdiffpatchPct };
+});
 
 function tool(cmd: string, args: string[], pkg: string): number {
   const t0 = performance.now();
@@ -63,13 +53,11 @@ function pad(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
 }
 
-const hdiff = hdiffRow();
 const dir = mkdtempSync(join(tmpdir(), 'furrow-bench-'));
 const ratios: number[] = [];
 try {
   for (const pair of PAIRS) {
-    const oldFile = join(CORPUS, pair.old);
-    const newFile = join(CORPUS, pair.new);
+    const { old: oldFile, new: newFile } = pair;
     const oldImg = readFileSync(oldFile);
     const newImg = readFileSync(newFile);
     const rows: string[][] = [['method', 'bytes', '% of new', 'encode', 'encode CPU', 'apply', 'decoder RAM']];
@@ -119,8 +107,8 @@ try {
     const zsMs = tool('zstd', ['-q', '-f', '-19', '--long=27', `--patch-from=${oldFile}`, newFile, '-o', zs], 'zstd');
     rows.push(['zstd -19 --long=27 --patch-from', String(statSync(zs).size), pct(statSync(zs).size, newImg.length), `${(zsMs / 1000).toFixed(2)} s`, '', '', '128 MiB window']);
 
-    const ref = hdiff[pair.sourcesColumn]!;
-    rows.push(['HDiffPatch -m-6 -SD lzma2 (SOURCES.md)', '', `${ref.toFixed(2)} %`, '', '', '', 'MiBs']);
+    const ref = pair.hdiffpatchPct;
+    rows.push(['HDiffPatch -m-6 -SD lzma2 (corpus manifest)', '', `${ref.toFixed(2)} %`, '', '', '', 'MiBs']);
     const ratio = (100 * patch.length) / newImg.length / ref;
     ratios.push(ratio);
 

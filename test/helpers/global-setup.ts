@@ -1,8 +1,12 @@
 /**
- * Runs once before the suite: checks the system packages the tests drive for real, so a missing one
- * fails loudly with the package to install instead of a test silently skipping.
+ * Runs once before the suite: checks the system packages the tests drive for real and the firmware corpus,
+ * so a missing one fails loudly, once, with what to install or run, instead of a test silently skipping or
+ * every test that needs it failing on its own.
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { corpusRefusal } from '../corpus/check.ts';
 
 const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
@@ -20,7 +24,38 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'wget', pkg: 'wget' },
 ];
 
-export default function setup(): void {
+/**
+ * Stops the run with one message and nothing else: a thrown error here makes vitest also print "No test
+ * files found" and a stack trace into its own internals, which buries what the user has to do.
+ */
+function refuse(lines: string[]): never {
+  process.stderr.write(`\n${lines.join('\n')}\n\n`);
+  process.exit(1);
+}
+
+const tempEntries = (): Set<string> => new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('furrow-')));
+
+/**
+ * Teardown guard: names the `furrow-*` entries that appeared in the temp dir during the run, so a test that
+ * stops cleaning up is noticed the first time. A warning, not a failure: another process sharing the temp
+ * dir (a second run, the daemon) may have made some of them.
+ */
+function reportTempLeftovers(): () => void {
+  const before = tempEntries();
+  return () => {
+    const left = [...tempEntries()].filter((n) => !before.has(n)).sort();
+    if (left.length === 0) return;
+    const byPrefix = new Map<string, number>();
+    for (const n of left) {
+      const prefix = n.replace(/[A-Za-z0-9]{6}$/, '*');
+      byPrefix.set(prefix, (byPrefix.get(prefix) ?? 0) + 1);
+    }
+    const list = [...byPrefix].map(([p, n]) => `${p} ×${n}`).join(', ');
+    process.stderr.write(`\nwarning: ${left.length} new furrow-* entries left in ${tmpdir()} during this run (${list}): every test must remove what it creates (test/helpers/tmp.ts)\n`);
+  };
+}
+
+export default async function setup(): Promise<() => void> {
   const missing = REQUIRED.filter(({ bin }) => {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
@@ -31,6 +66,9 @@ export default function setup(): void {
   });
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
-    throw new Error(`tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}; install with: apt-get install -y ${pkgs}`);
+    refuse([`furrow tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
   }
+  const corpus = await corpusRefusal();
+  if (corpus) refuse(corpus);
+  return reportTempLeftovers();
 }

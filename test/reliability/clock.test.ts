@@ -265,7 +265,7 @@ describe('clock jumps at runtime and at boot', () => {
       engine.tick(true);
       expect(repo.get('soak')!.currentWave).toBe(1);
     } finally {
-      f.db.close();
+      f.close();
     }
   });
 });

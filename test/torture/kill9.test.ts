@@ -142,7 +142,11 @@ mqtt:
     const ackedEver = new Set<number>();
     const pendingAtKills = new Set<number>();
     const seqsOf = (from: number) => feed.messages.slice(from).map((m) => m.body.seq).filter((s): s is number => typeof s === 'number');
-    const start = () => DaemonProcess.start(['--config', configFile, 'start'], { env: { FURROW_LOG_LEVEL: 'info' } });
+    // A SIGKILL mid-encode leaves the daemon's scratch dirs (furrow-bsdiff-*, furrow-xz-*) behind: keep
+    // them inside this test's dir, which afterAll removes.
+    const scratch = join(tmp.dir, 'tmp');
+    mkdirSync(scratch, { recursive: true });
+    const start = () => DaemonProcess.start(['--config', configFile, 'start'], { env: { FURROW_LOG_LEVEL: 'info', TMPDIR: scratch } });
     let cuts = 0;
     let midTransferCuts = 0;
     const t0 = Date.now();

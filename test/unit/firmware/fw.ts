@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeFullImage, encodePatch } from '../../../src/delta/index.ts';
 import { readCorpus } from '../../helpers/corpus.ts';
@@ -71,8 +71,10 @@ export async function corpusPatch(from: string | null, to: string): Promise<stri
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
     const patch = from === null ? await encodeFullImage(readCorpus(to)) : await encodePatch(readCorpus(from), readCorpus(to));
-    writeFileSync(`${file}.tmp`, patch);
-    execFileSync('mv', [`${file}.tmp`, file]);
+    // Test files run in parallel workers: each writes its own temp name, the rename is atomic.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, patch);
+    renameSync(tmp, file);
   }
   return file;
 }

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { decodeCbor, encodeCbor, Tag } from '../../../src/manifest/cbor.ts';
 import { CoseError, generateEs256KeyPair, keyId, parseSign1, publicKeyFromPoint, publicKeyPoint, sign1, verify1 } from '../../../src/manifest/cose.ts';
+import { tempDir } from '../../helpers/tmp.ts';
 
 describe('COSE_Sign1 ES256', () => {
   const { privateKey, publicKey } = generateEs256KeyPair();
@@ -49,7 +49,8 @@ describe('COSE_Sign1 ES256', () => {
   });
 
   it('produces signatures OpenSSL verifies over the same Sig_structure', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'furrow-'));
+    const { dir, cleanup } = tempDir();
+    onTestFinished(cleanup);
     const msg = parseSign1(sign1(payload, privateKey));
     const tbs = encodeCbor(['Signature1', msg.protectedBytes, Buffer.alloc(0), msg.payload]);
     // OpenSSL wants DER: rebuild SEQUENCE { INTEGER r, INTEGER s } from raw r||s.

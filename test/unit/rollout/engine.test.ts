@@ -15,7 +15,7 @@ import { RolloutRepo } from '../../../src/store/rollouts.ts';
 import { fleet, type Fleet } from './fixture.ts';
 
 let f: Fleet | undefined;
-afterEach(() => f?.db.close());
+afterEach(() => f?.close());
 
 const THREE_WAVES = `
 release: { product: soil-probe, version: 2.0.0 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../../src/clock.ts';
@@ -17,6 +17,8 @@ export interface Fleet {
   ids: string[];
   clock: Clock & { advance(ms: number): void };
   write(name: string, yaml: string): string;
+  /** Closes the database and removes the fleet's temp dir. */
+  close(): void;
 }
 
 /** A real SQLite file with product soil-probe, releases 1.0.0 and 2.0.0, and `n` devices on 1.0.0. */
@@ -58,6 +60,10 @@ export function fleet(n: number, opts: { labels?: (i: number) => Record<string, 
       const f = join(dir, name);
       writeFileSync(f, yaml);
       return f;
+    },
+    close() {
+      if (db.open) db.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

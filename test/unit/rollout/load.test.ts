@@ -7,7 +7,7 @@ import { scheduleConfigSchema } from '../../../src/schedule/config.ts';
 import { fleet, type Fleet } from './fixture.ts';
 
 let f: Fleet | undefined;
-afterEach(() => f?.db.close());
+afterEach(() => f?.close());
 
 function plan(f: Fleet, file: string) {
   const spec = loadRolloutFile(file);

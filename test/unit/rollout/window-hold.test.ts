@@ -12,7 +12,7 @@ import { RolloutRepo } from '../../../src/store/rollouts.ts';
 import { fleet, shaOf, type Fleet } from './fixture.ts';
 
 let f: Fleet | undefined;
-afterEach(() => f?.db.close());
+afterEach(() => f?.close());
 
 const utc = (s: string) => Date.parse(s);
 
