@@ -3,7 +3,7 @@
  * one, `devices remove`, `release remove`, `gc`, and retained MQTT topics of a removed device cleared by the
  * real daemon through a real mosquitto once it runs.
  */
-import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,9 @@ import { DaemonProcess, runFurrow } from '../helpers/daemon.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { seedDataDir } from './lifecycle-seed.ts';
 import { Mosquitto, waitFor } from './mqtt-broker.ts';
+
+/** The schema version a fresh database ends at: the highest NNN of src/store/migrations/NNN_*.sql. */
+const LATEST_MIGRATION = Math.max(...readdirSync(join(import.meta.dirname, '../../src/store/migrations')).map((f) => Number.parseInt(f, 10)).filter(Number.isFinite));
 
 let tmp: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -49,7 +52,7 @@ describe('which database a verb uses', () => {
     const verbose = await runFurrow(['--verbose', 'init', '--json'], { cwd: tmp.dir, env: { FURROW_CONFIG: '' } });
     expect(verbose.code, verbose.stderr).toBe(0);
     expect(verbose.stderr).toContain(`furrow: config ${join(tmp.dir, 'config', 'furrow.yaml')} (./config/furrow.yaml in the working directory); database ${join(tmp.dir, 'state', 'furrow.db')}`);
-    expect(JSON.parse(verbose.stdout)).toMatchObject({ database: join(tmp.dir, 'state', 'furrow.db'), created: true, schemaVersion: 70 });
+    expect(JSON.parse(verbose.stdout)).toMatchObject({ database: join(tmp.dir, 'state', 'furrow.db'), created: true, schemaVersion: LATEST_MIGRATION });
     const list = await runFurrow(['devices', 'list'], { cwd: tmp.dir, env: { FURROW_CONFIG: '' } });
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toContain('no devices');

@@ -13,7 +13,7 @@ export function registerBackup(program: Command): void {
     .description('write the database (SQLite online backup: consistent while the daemon runs), the blobs it uses and the gateway key into one tar archive')
     .option('--force', 'overwrite an existing file')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  $ furrow backup /mnt/usb/furrow-$(date +%F).tar\n  $ tar -tf /mnt/usb/furrow-2026-12-07.tar   # a plain ustar archive\n\nExit codes: 0 written, 1 cannot write it, 2 bad arguments or no database.')
+    .addHelpText('after', '\nExamples:\n  $ furrow backup /mnt/usb/furrow-2026-12-07.tar\n  $ tar -tf /mnt/usb/furrow-2026-12-07.tar   # a plain ustar archive\n\nExit codes: 0 written, 1 cannot write it, 2 bad arguments or no database.')
     .action(async (file: string, opts: { force?: boolean; json?: boolean }, cmd: Command) => {
       const out = resolve(file);
       if (existsSync(out) && !opts.force) throw new InputError('BACKUP_EXISTS', `${out} already exists`, { hint: 'choose another name or add --force to overwrite it' });
@@ -39,7 +39,7 @@ export function registerBackup(program: Command): void {
     .description("replace the config's data dir with a backup: unpacked beside it, every file checked against its SHA-256, then swapped in (refused while the daemon runs)")
     .option('--force', 'replace an existing database (the old data dir is kept as <dir>.before-restore-<time>)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExample:\n  $ sudo systemctl stop furrow && furrow --config /etc/furrow/furrow.yaml restore --force /mnt/usb/furrow-2026-12-07.tar && sudo systemctl start furrow\n\nExit codes: 0 restored, 1 cannot write the data dir, 2 damaged backup, daemon running, or a database exists (no --force).')
+    .addHelpText('after', '\nExamples:\n  $ furrow --config /etc/furrow/furrow.yaml restore --force /mnt/usb/furrow-2026-12-07.tar\n  (stop the daemon first: sudo systemctl stop furrow; start it again afterwards)\n\nExit codes: 0 restored, 1 cannot write the data dir, 2 damaged backup, daemon running, or a database exists (no --force).')
     .action((file: string, opts: { force?: boolean; json?: boolean }, cmd: Command) => {
       const loaded = loadCliConfig(cmd);
       const r = restoreBackup(resolve(file), dataPaths(loaded.config).dir, { force: opts.force ?? false, now: Date.now() });

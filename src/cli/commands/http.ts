@@ -29,6 +29,7 @@ export function registerHttp(program: Command): void {
     .command('patches')
     .description('esp_delta_ota patches built for HTTP devices (detools, heatshrink 8/7), next to the full image size')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ furrow http patches --json')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db, blobs }) => {
         const rows = new EspDeltaPatches(db, blobs, systemClock, silentLogger()).list();
