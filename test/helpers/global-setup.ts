@@ -3,8 +3,10 @@
  * fails loudly with the package to install instead of a test silently skipping.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
-const REQUIRED: Array<{ bin: string; pkg: string }> = [
+/** A program on PATH (bin) or, for a library package without one, a file it installs (file). */
+const REQUIRED: Array<{ bin: string; pkg: string; file?: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
   { bin: 'openssl', pkg: 'openssl' }, // test certificates for MQTT over TLS (test/integration/mqtt-tls)
@@ -14,12 +16,15 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'xz', pkg: 'xz-utils' }, // reference LZMA1 encoder for the C decoder tests
   { bin: 'bzip2', pkg: 'bzip2' }, // delta: reads the control block of bsdiff-node's BSDIFF40 output
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
+  { bin: 'qemu-riscv32', pkg: 'qemu-user' }, // the patch decoder run on rv32 (test/unit/firmware/rv32)
+  { bin: 'picolibc', pkg: 'picolibc-riscv64-unknown-elf', file: '/usr/lib/picolibc/riscv64-unknown-elf/include/stdio.h' }, // its libc
   { bin: 'coap-client-notls', pkg: 'libcoap3-bin' }, // CoAP interop tests (test/integration/coap-*)
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
 ];
 
 export default function setup(): void {
-  const missing = REQUIRED.filter(({ bin }) => {
+  const missing = REQUIRED.filter(({ bin, file }) => {
+    if (file) return !existsSync(file);
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
       return false;
@@ -29,6 +34,6 @@ export default function setup(): void {
   });
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
-    throw new Error(`tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}; install with: apt-get install -y ${pkgs}`);
+    throw new Error(`tests need system packages: missing ${missing.map((m) => m.file ?? m.bin).join(', ')}; install with: apt-get install -y ${pkgs}`);
   }
 }
