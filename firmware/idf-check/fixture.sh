@@ -43,13 +43,12 @@ rm -rf "$TMP"
 mkdir -p "$TMP/idf" "$TMP/newlib"
 trap 'rm -rf "$TMP"' EXIT
 
-# keep_headers SRC_ROOT REL: copies the headers of SRC_ROOT/REL (recursively) to $TMP/idf/REL
+# keep_headers SRC_ROOT REL...: copies the headers under each SRC_ROOT/REL (recursively) to $TMP/idf/REL
 keep_headers() {
-    (cd "$1" && find "$2" -type f \( -name '*.h' -o -name '*.inc' \)) | grep -Ev "$OTHER_TARGETS" |
-        while read -r f; do
-            mkdir -p "$TMP/idf/$(dirname "$f")"
-            cp "$1/$f" "$TMP/idf/$f"
-        done
+    src=$1
+    shift
+    (cd "$src" && find "$@" -type f \( -name '*.h' -o -name '*.inc' \)) | { grep -Ev "$OTHER_TARGETS" || true; } >"$TMP/list"
+    (cd "$src" && tar -cf "$TMP/part.tar" -T "$TMP/list") && tar -xf "$TMP/part.tar" -C "$TMP/idf" && rm "$TMP/part.tar" "$TMP/list"
 }
 
 # from_git GITDIR REF PREFIX: extracts the trees of the listed dirs under PREFIX from GITDIR at REF
@@ -66,8 +65,11 @@ from_git() {
     done
     rm -rf "$root" && mkdir -p "$root/$prefix"
     # shellcheck disable=SC2086
-    git --git-dir="$git_dir" archive --format=tar "$ref" -- $paths | tar -x -C "$root/$prefix"
-    for p in $paths; do keep_headers "$root" "$prefix$p"; done
+    # to a file, not a pipe: a failing git archive must fail the build (set -e sees only a pipe's last command)
+    git --git-dir="$git_dir" archive --format=tar -o "$TMP/part.tar" "$ref" -- $paths
+    tar -x -C "$root/$prefix" -f "$TMP/part.tar" && rm "$TMP/part.tar"
+    # shellcheck disable=SC2046
+    keep_headers "$root" $(for p in $paths; do echo "$prefix$p"; done)
     rm -rf "$root"
 }
 
@@ -75,8 +77,9 @@ if [ -n "${IDF_PATH:-}" ]; then
     [ -f "$IDF_PATH/components/esp_common/include/esp_err.h" ] || die "IDF_PATH=$IDF_PATH is not an ESP-IDF checkout"
     echo "$DIRS" | while read -r d; do
         [ -d "$IDF_PATH/$d" ] || die "$IDF_PATH/$d is missing (submodules checked out? git submodule update --init)"
-        keep_headers "$IDF_PATH" "$d"
     done
+    # shellcheck disable=SC2086
+    keep_headers "$IDF_PATH" $DIRS
     SOURCES="IDF_PATH=$IDF_PATH ($(git -C "$IDF_PATH" describe --tags 2>/dev/null || echo 'no git'))"
 else
     [ -n "${FURROW_IDF_GIT:-}" ] || die "set IDF_PATH (an ESP-IDF checkout) or FURROW_IDF_GIT, FURROW_MBEDTLS_GIT and FURROW_LWIP_GIT (git repositories)"
@@ -105,8 +108,8 @@ if [ -n "${FURROW_NEWLIB_INCLUDE:-}" ]; then
 else
     git --git-dir="$FURROW_NEWLIB_GIT" cat-file -e "$NEWLIB_REF:newlib/libc/include" 2>/dev/null ||
         die "$FURROW_NEWLIB_GIT has no newlib/libc/include at $NEWLIB_REF"
-    git --git-dir="$FURROW_NEWLIB_GIT" archive --format=tar "$NEWLIB_REF" -- newlib/libc/include newlib/libc/machine/riscv |
-        tar -x -C "$TMP/newlib"
+    git --git-dir="$FURROW_NEWLIB_GIT" archive --format=tar -o "$TMP/part.tar" "$NEWLIB_REF" -- newlib/libc/include newlib/libc/machine/riscv
+    tar -x -C "$TMP/newlib" -f "$TMP/part.tar" && rm "$TMP/part.tar"
     (cd "$TMP/newlib" && mv newlib/libc/include/* . && for d in machine sys; do
         [ ! -d "newlib/libc/machine/riscv/$d" ] || cp -R "newlib/libc/machine/riscv/$d/." "$d/"
     done && rm -rf newlib)

@@ -92,6 +92,17 @@ describe.runIf(PRESENT || REQUIRED)(`ESP-IDF compile check against the v5.5 head
     expect(h).toContain('#define CONFIG_ESP_MAIN_TASK_STACK_SIZE 3584'); // base; the example sets MAIN_TASK_STACK_SIZE
     expect(h).not.toMatch(/ n$/m); // "=n" is an absent option, as kconfgen writes it
   });
+  it('fixture.sh from an ESP-IDF checkout (IDF_PATH) copies exactly the headers the fixture holds', () => {
+    need();
+    // the fixture's idf/ has the checkout's layout for every listed directory, so it stands in for one
+    const out = join(scratch(), 'fx');
+    const r = spawnSync('sh', [FIXTURE_SH], { env: { ...process.env, IDF_PATH: join(FIXTURE, 'idf'), FURROW_NEWLIB_INCLUDE: join(FIXTURE, 'newlib'), FURROW_ESP_IDF: out }, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const files = (m: string) => m.slice(m.indexOf('\n\n'));
+    expect(files(readFileSync(join(out, 'MANIFEST.txt'), 'utf8'))).toBe(files(readFileSync(join(FIXTURE, 'MANIFEST.txt'), 'utf8')));
+  });
+
   it('fails, naming the function and its declaration, on a call that does not match the ESP-IDF signature', () => {
     need();
     const dir = scratch();
