@@ -3,23 +3,28 @@
 # (the fixture fixture.sh builds), with the flags an IDF build uses, so every ESP-IDF call type-checks.
 # Compiles to objects (not linked: the IDF libraries are not part of the fixture). Exit 0 = clean.
 #   npm run check:esp-idf                       (or: sh firmware/idf-check/check.sh [PORT.c [MAIN.c]])
-# FURROW_ESP_IDF = the fixture (default ${XDG_CACHE_HOME:-~/.cache}/furrow/esp-idf-v5.5.5-headers).
+# FURROW_ESP_IDF = the fixture (default ../shared/esp-idf-v5.5.5-headers beside the repository, else
+# ${XDG_CACHE_HOME:-~/.cache}/furrow/esp-idf-v5.5.5-headers).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 FW=$(dirname "$HERE")
-FIX=${FURROW_ESP_IDF:-${XDG_CACHE_HOME:-$HOME/.cache}/furrow/esp-idf-v5.5.5-headers}
+# the fixture: FURROW_ESP_IDF, else beside the repository as the firmware corpus is (../shared, what CI
+# would be given), else the cache fixture.sh writes to by default
+SHARED=$(cd "$FW/.." && pwd)/../shared/esp-idf-v5.5.5-headers
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/furrow/esp-idf-v5.5.5-headers
+if [ -n "${FURROW_ESP_IDF:-}" ]; then FIX=$FURROW_ESP_IDF; elif [ -f "$SHARED/MANIFEST.txt" ]; then FIX=$SHARED; else FIX=$CACHE; fi
 OUT=${FURROW_IDF_CHECK_OUT:-$FW/build/idf-check}
 CC=riscv64-unknown-elf-gcc
 
 if [ ! -f "$FIX/MANIFEST.txt" ]; then
     cat >&2 <<EOF
-check:esp-idf: no ESP-IDF header fixture at $FIX (set FURROW_ESP_IDF to its directory).
-Build it once from an ESP-IDF checkout with submodules:
-  IDF_PATH=/path/to/esp-idf sh firmware/idf-check/fixture.sh
-or from git repositories (espressif/esp-idf v5.5.5, Mbed-TLS/mbedtls, espressif/esp-lwip):
-  FURROW_IDF_GIT=DIR FURROW_MBEDTLS_GIT=DIR FURROW_LWIP_GIT=DIR sh firmware/idf-check/fixture.sh
-(firmware/idf-check/fixture.sh lists the options; it needs git and libnewlib-dev).
+check:esp-idf: no ESP-IDF header fixture at $FIX (set FURROW_ESP_IDF to its directory; also looked in $SHARED).
+Build it once (headers only, ~10 MB) from an ESP-IDF checkout with submodules and the ESP toolchain:
+  IDF_PATH=/path/to/esp-idf FURROW_NEWLIB_INCLUDE=\$(riscv32-esp-elf-gcc -print-sysroot)/include sh firmware/idf-check/fixture.sh
+or from git repositories (espressif/esp-idf v5.5.5, Mbed-TLS/mbedtls, espressif/esp-lwip, espressif/newlib-esp32):
+  FURROW_IDF_GIT=DIR FURROW_MBEDTLS_GIT=DIR FURROW_LWIP_GIT=DIR FURROW_NEWLIB_GIT=DIR sh firmware/idf-check/fixture.sh
+(firmware/idf-check/fixture.sh lists the options; firmware/README.md "ESP-IDF compile check").
 EOF
     exit 2
 fi

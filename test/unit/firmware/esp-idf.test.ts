@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../helpers/tmp.ts';
-import { FIRMWARE } from './fw.ts';
+import { FIRMWARE, ROOT } from './fw.ts';
 
 /**
  * The ESP-IDF port and the example compiled for ESP32-C3 against the real ESP-IDF v5.5 headers
@@ -14,7 +14,10 @@ import { FIRMWARE } from './fw.ts';
  */
 const CHECK = resolve(FIRMWARE, 'idf-check/check.sh');
 const FIXTURE_SH = resolve(FIRMWARE, 'idf-check/fixture.sh');
-const FIXTURE = process.env.FURROW_ESP_IDF ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'furrow/esp-idf-v5.5.5-headers');
+// as check.sh looks for it: FURROW_ESP_IDF, ../shared beside the repository (as the corpus), the cache
+const SHARED = resolve(ROOT, '../shared/esp-idf-v5.5.5-headers');
+const FIXTURE =
+  process.env.FURROW_ESP_IDF ?? (existsSync(join(SHARED, 'MANIFEST.txt')) ? SHARED : join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'furrow/esp-idf-v5.5.5-headers'));
 const PRESENT = existsSync(join(FIXTURE, 'MANIFEST.txt'));
 const REQUIRED = process.env.FURROW_REQUIRE_ESP_IDF === '1';
 
