@@ -60,7 +60,7 @@ int host_flash_open(struct host_flash *f, const char *dir, uint32_t slot_size, u
                     return -1;
         } else if ((uint64_t)st.st_size != f->size[i]) {
             fprintf(stderr, "furrow-device: flash file %s is %lld bytes, expected %u (same --slot-size/--staging-size as before?)\n",
-                    path, (long long)st.st_size, f->size[i]);
+                    path, (long long)st.st_size, (unsigned)f->size[i]);
             return -1;
         }
     }

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 
     r = furrow_patch_init(&patch, &port, 0, 1, (uint32_t)patch_len, table, base_sha, &pr, save, NULL);
     off = patch.pr.offset;
-    printf("{\"event\":\"resume\",\"offset\":%zu,\"applied\":%u}\n", off, patch.pr.applied);
+    printf("{\"event\":\"resume\",\"offset\":%zu,\"applied\":%u}\n", off, (unsigned)patch.pr.applied);
     while (r == 0 && off < patch_len) {
         /* blocks are aligned to the block size, as Block2 resumes are */
         size_t n = block - off % block;
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
         printf("{\"event\":\"error\",\"code\":%d,\"message\":\"%s\",\"offset\":%zu}\n", r, furrow_strerror(r), off);
         return 1;
     }
-    printf("{\"event\":\"done\",\"result_size\":%u,\"ops\":%llu,\"ram\":%zu}\n", furrow_patch_result_size(&patch),
+    printf("{\"event\":\"done\",\"result_size\":%u,\"ops\":%llu,\"ram\":%zu}\n", (unsigned)furrow_patch_result_size(&patch),
            (unsigned long long)host_ops(), sizeof patch);
     return 0;
 }

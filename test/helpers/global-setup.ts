@@ -4,11 +4,12 @@
  * every test that needs it failing on its own.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { corpusRefusal } from '../corpus/check.ts';
 
-const REQUIRED: Array<{ bin: string; pkg: string }> = [
+/** A program on PATH (bin) or, for a library package without one, a file it installs (file). */
+const REQUIRED: Array<{ bin: string; pkg: string; file?: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
   { bin: 'openssl', pkg: 'openssl' }, // test certificates for MQTT over TLS (test/integration/mqtt-tls)
@@ -18,6 +19,8 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'xz', pkg: 'xz-utils' }, // reference LZMA1 encoder for the C decoder tests
   { bin: 'bzip2', pkg: 'bzip2' }, // delta: reads the control block of bsdiff-node's BSDIFF40 output
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
+  { bin: 'qemu-riscv32', pkg: 'qemu-user' }, // the patch decoder run on rv32 (test/unit/firmware/rv32)
+  { bin: 'picolibc', pkg: 'picolibc-riscv64-unknown-elf', file: '/usr/lib/picolibc/riscv64-unknown-elf/include/stdio.h' }, // its libc
   { bin: 'coap-client-notls', pkg: 'libcoap3-bin' }, // CoAP interop tests (test/integration/coap-*)
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
   { bin: 'curl', pkg: 'curl' }, // stock HTTP clients against the HTTPS server (test/integration/http-*)
@@ -56,7 +59,8 @@ function reportTempLeftovers(): () => void {
 }
 
 export default async function setup(): Promise<() => void> {
-  const missing = REQUIRED.filter(({ bin }) => {
+  const missing = REQUIRED.filter(({ bin, file }) => {
+    if (file) return !existsSync(file);
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
       return false;
@@ -66,7 +70,7 @@ export default async function setup(): Promise<() => void> {
   });
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))].join(' ');
-    refuse([`furrow tests need system packages: missing ${missing.map((m) => m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
+    refuse([`furrow tests need system packages: missing ${missing.map((m) => m.file ?? m.bin).join(', ')}.`, `Install them with: apt-get install -y ${pkgs}`]);
   }
   const corpus = await corpusRefusal();
   if (corpus) refuse(corpus);
