@@ -78,7 +78,11 @@ describe('furrow backup and restore', () => {
     const backup = await cli(['-c', a.file, 'backup', archive, '--json']);
     expect(backup.code, backup.stderr).toBe(0);
     expect((await load).data.equals(s.patch)).toBe(true);
-    expect(JSON.parse(backup.stdout)).toMatchObject({ blobs: 3, missingBlobs: [], corruptBlobs: [] });
+    // The seed's base, target and patch, plus whatever the running daemon stored by itself before the copy
+    // (its delta service may build a patch in the background): a count that depends on timing, not on backup.
+    const summary = JSON.parse(backup.stdout) as { blobs: number };
+    expect(summary).toMatchObject({ missingBlobs: [], corruptBlobs: [] });
+    expect(summary.blobs).toBeGreaterThanOrEqual(3);
     // Restoring over the data dir of a running daemon is refused; the daemon is not touched.
     const refused = await cli(['-c', a.file, 'restore', archive, '--force']);
     expect(refused.code).toBe(2);

@@ -20,12 +20,27 @@ export function registerStart(program: Command): void {
         syslogPrefix: opts.syslogPrefix ?? journalLogging(),
       });
       const daemon = new Daemon(loaded, { log });
+      // Signal handlers go in before start: a SIGTERM or SIGHUP that arrives while the services start
+      // (systemd stopping a slow start, a test reloading right after "furrow started" is printed) would
+      // otherwise meet Node's default action and kill the process without a clean stop.
+      let started = false;
+      let stopRequested: string | undefined;
+      let reloadRequested = false;
+      let stop: (signal: string) => void = (signal) => (stopRequested ??= signal);
+      const reload = () => {
+        log.info({ module: 'daemon', signal: 'SIGHUP' }, 'reloading config');
+        void daemon.reload();
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => (started ? reload() : (reloadRequested = true)));
       await daemon.start();
+      started = true;
       // The daemon lives until a signal stops it, even when no service holds a socket or timer open.
       const keepAlive = setInterval(() => undefined, 1 << 30);
       await new Promise<void>((resolveDone) => {
         let stopping = false;
-        const stop = (signal: string) => {
+        stop = (signal: string) => {
           if (stopping) return;
           stopping = true;
           log.info({ module: 'daemon', signal }, 'stopping');
@@ -35,12 +50,8 @@ export function registerStart(program: Command): void {
             resolveDone();
           });
         };
-        process.on('SIGTERM', () => stop('SIGTERM'));
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGHUP', () => {
-          log.info({ module: 'daemon', signal: 'SIGHUP' }, 'reloading config');
-          void daemon.reload();
-        });
+        if (stopRequested) stop(stopRequested);
+        else if (reloadRequested) reload();
       });
       clearInterval(keepAlive);
       log.flush?.();
