@@ -179,10 +179,13 @@ export interface DeviceRun {
   stderr: string;
 }
 
-/** Runs furrow-device to its exit (asynchronously: the gateway runs in this process). */
-export function runDevice(args: string[]): Promise<DeviceRun> {
+/**
+ * Runs furrow-device (or `binary`, e.g. furrow-device-esp: the same simulator on the real ESP-IDF port)
+ * to its exit (asynchronously: the gateway runs in this process).
+ */
+export function runDevice(args: string[], binary = 'furrow-device'): Promise<DeviceRun> {
   return new Promise((resolve, reject) => {
-    const p = spawn(bin('furrow-device'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(bin(binary), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
