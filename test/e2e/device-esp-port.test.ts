@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CORPUS_PAIRS } from '../helpers/corpus.ts';
-import { readSlot, runDevice, worldPerTest, type DeviceRun } from './device-harness.ts';
+import { readSlot, runDevice, startWorld, worldPerTest, type DeviceRun } from './device-harness.ts';
 
 const ESP = 'furrow-device-esp';
 const PAIR = CORPUS_PAIRS[0]!;
@@ -132,5 +132,38 @@ describe('the ESP-IDF port on the host model of ESP-IDF', () => {
       expect(world.reports.slice(before).map((x) => x.status), `cut at op ${op}`).toEqual(['booted']);
     }
     console.log(`ESP port cut sweep: ${points.length} cut points (ops ${points[0]}..${points.at(-1)}), by phase ${JSON.stringify(Object.fromEntries(phases))}`);
+  }, 300_000);
+
+  it('a device whose power cuts come faster than one 1 MiB chunk apply never finishes; with 64 KiB chunks (delta.chunkBytes) it does', async () => {
+    // WLED 0.14.3->0.14.4: chunk 0 writes 933,888 bytes (228 sector erases + 3,648 page writes), more
+    // than the 1,500 flash/state operations the power lasts each time
+    const CUT = '1500';
+    const cuts = async (chunkSize: number | undefined, runs: number) => {
+      const world = await startWorld({ from: PAIR.from, to: PAIR.to, ...(chunkSize ? { chunkSize } : {}) });
+      const dir = w.flash();
+      let chunks = 0;
+      try {
+      for (let i = 0; i < runs; i++) {
+        const r = await run(world.deviceArgs(dir, ['--power-cut-after', CUT]));
+        noViolation(r);
+        expect(r.events.some((e) => e.event === 'bricked')).toBe(false);
+        chunks += r.events.filter((e) => e.event === 'chunk').length;
+        if (r.events.at(-1)!.event !== 'power_cut') {
+          expect(r.code, r.stderr).toBe(0);
+          const done = Buffer.compare(readSlot(dir, 1, world.toImage.length), world.toImage) === 0;
+          return { finished: done && world.reports.some((x) => x.status === 'booted'), runs: i + 1, chunks };
+        }
+      }
+      return { finished: false, runs, chunks };
+      } finally {
+        await world.stop();
+      }
+    };
+    const big = await cuts(undefined, 8);
+    expect(big).toEqual({ finished: false, runs: 8, chunks: 0 });
+    const small = await cuts(64 * 1024, 80);
+    expect(small.finished).toBe(true);
+    expect(small.chunks).toBeGreaterThan(15);
+    console.log(`power every ${CUT} ops: 1 MiB chunks: no chunk applied in ${big.runs} power-ups; 64 KiB chunks: done after ${small.runs} power-ups`);
   }, 300_000);
 });

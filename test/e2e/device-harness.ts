@@ -44,6 +44,8 @@ export interface WorldOptions {
   patchFrom?: string;
   /** The scheduler's gate on every Block2 reply (default: admit all). */
   gate?: TransmitGate;
+  /** The patch's chunk output limit (delta.chunkBytes; default the encoder's 1 MiB). */
+  chunkSize?: number;
   /** Extra coap config (e.g. maxBlockSize). */
   coap?: Record<string, unknown>;
 }
@@ -92,7 +94,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   };
   addRelease(fromImage, 'old', 0, now - 1000);
   addRelease(toImage, 'new', opts.secureVersion ?? 1, now);
-  let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to));
+  let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to, opts.chunkSize));
   if (opts.mutatePatch) patch = opts.mutatePatch(Buffer.from(patch));
   const patchId = ctx.blobs.put(patch);
   db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, sha(fromImage), sha(toImage), patch.length, now);
