@@ -36,6 +36,8 @@ export interface WorldOptions {
   from: string;
   to: string;
   product?: string;
+  /** The version the vendor's release statement of the new release names (default: its version, "new"). */
+  statementVersion?: string;
   /** Secure version of the new release (default 1). */
   secureVersion?: number;
   /** Replaces the served patch bytes (to serve a wrong-base or corrupted patch). */
@@ -87,13 +89,13 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   const release = generateEs256KeyPair();
   const releases = new ReleaseRepo(db);
   const now = Date.now();
-  const addRelease = (img: Buffer, version: string, secureVersion: number, addedAt: number) => {
+  const addRelease = (img: Buffer, version: string, secureVersion: number, addedAt: number, signedVersion = version) => {
     const sha256 = sha(img);
-    const signature = signStatement({ product, version, secureVersion, sha256, size: img.length }, release.privateKey);
+    const signature = signStatement({ product, version: signedVersion, secureVersion, sha256, size: img.length }, release.privateKey);
     releases.insert({ sha256, product, version, secureVersion, size: img.length, chip: 'esp32', appVersion: version, projectName: product, idfVersion: 'v5.1', buildDate: null, signature, signer: null, addedAt });
   };
   addRelease(fromImage, 'old', 0, now - 1000);
-  addRelease(toImage, 'new', opts.secureVersion ?? 1, now);
+  addRelease(toImage, 'new', opts.secureVersion ?? 1, now, opts.statementVersion);
   let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to, opts.chunkSize));
   if (opts.mutatePatch) patch = opts.mutatePatch(Buffer.from(patch));
   const patchId = ctx.blobs.put(patch);
