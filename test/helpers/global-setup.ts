@@ -3,8 +3,10 @@
  * fails loudly with the package to install instead of a test silently skipping.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
-const REQUIRED: Array<{ bin: string; pkg: string }> = [
+/** A command on PATH (`bin`) or a file (`file`, for -dev packages) each test run needs. */
+const REQUIRED: Array<{ bin: string; file?: string; pkg: string }> = [
   { bin: 'mosquitto', pkg: 'mosquitto' },
   { bin: 'systemd-analyze', pkg: 'systemd' },
   { bin: 'openssl', pkg: 'openssl' }, // test certificates for MQTT over TLS (test/integration/mqtt-tls)
@@ -16,10 +18,13 @@ const REQUIRED: Array<{ bin: string; pkg: string }> = [
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)
   { bin: 'coap-client-notls', pkg: 'libcoap3-bin' }, // CoAP interop tests (test/integration/coap-*)
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
+  // mbedTLS headers and library for furrow-device-esp (the ESP-IDF port's crypto, firmware/Makefile)
+  { bin: 'libmbedtls-dev', file: '/usr/include/mbedtls/ecdsa.h', pkg: 'libmbedtls-dev' },
 ];
 
 export default function setup(): void {
-  const missing = REQUIRED.filter(({ bin }) => {
+  const missing = REQUIRED.filter(({ bin, file }) => {
+    if (file) return !existsSync(file);
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
       return false;
