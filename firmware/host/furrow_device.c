@@ -2,6 +2,10 @@
  * furrow-device: the furrow_ota core on a simulated ESP32 (file-backed NOR flash, POSIX UDP,
  * OpenSSL), for end-to-end tests against the gateway. One JSON line per event on stdout.
  * Run with --help for the options.
+ *
+ * Built with -DFURROW_DEVICE_ESP it is furrow-device-esp: the same simulator, but the port is the real
+ * ESP-IDF port (port/esp_idf/furrow_port_esp.c with mbedTLS) on the host model of the ESP-IDF APIs
+ * (test/esp_idf/), whose otadata, bootloader and NVS live in the same --flash directory.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "furrow_errors.h"
@@ -10,10 +14,17 @@
 #include "host_crypto.h"
 #include "host_flash.h"
 
+#ifdef FURROW_DEVICE_ESP
+#include "esp_idf_fake.h"
+#include "furrow_port_esp.h"
+#include "nvs_flash.h"
+#endif
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +34,10 @@
 
 static struct host_flash flash;
 static struct furrow_update upd;
-static int sock = -1, running = 0, fail_self_test = 0;
+static int running = 0, fail_self_test = 0;
+#ifndef FURROW_DEVICE_ESP
+static int sock = -1;
+#endif
 
 static const char usage[] =
     "usage: furrow-device --server HOST:PORT --device-id ID --key-file FILE --product P --flash DIR\n"
@@ -35,6 +49,7 @@ static const char usage[] =
     "  --staging-size N        bytes of the staging partition (default 0x12000, as partitions.csv)\n"
     "  --power-cut-after N     die after N flash/state operations (the next run resumes)\n"
     "  --power-cut-random SEED die at a pseudo-random operation in [1, --power-cut-range] (default 20000)\n"
+    "  --fail-op N             the N-th flash/state operation fails once (a flash or NVS write error)\n"
     "  --fail-self-test        the new image's self-test fails (tests rollback)\n"
     "  --ack-timeout-ms N      CoAP ACK_TIMEOUT (default 2000)\n"
     "  --max-szx N             largest Block2 SZX to ask for (default 6 = 1024 bytes)\n"
@@ -47,7 +62,7 @@ static const char usage[] =
 /* options that take a value, each followed by a space */
 static const char value_opts[] = "--server --device-id --key-file --product --flash --image --gateway-pub --release-pub "
                                  "--version --secure-version --slot-size --staging-size --power-cut-after "
-                                 "--power-cut-random --power-cut-range --ack-timeout-ms --max-szx --max-payload --max-sleep "
+                                 "--power-cut-random --power-cut-range --fail-op --ack-timeout-ms --max-szx --max-payload --max-sleep "
                                  "--max-wakes ";
 
 static void json_str(const char *s)
@@ -77,6 +92,18 @@ static void ev(void *arg, const char *name, const char *detail, uint32_t a, uint
     fflush(stdout);
 }
 
+static int p_self_test(void *a)
+{
+    (void)a;
+    return fail_self_test ? -1 : 0;
+}
+#ifdef FURROW_DEVICE_ESP
+static int esp_self_test(void)
+{
+    return p_self_test(NULL);
+}
+#endif
+#ifndef FURROW_DEVICE_ESP
 static uint32_t p_region_size(void *a, int r)
 {
     (void)a;
@@ -127,15 +154,15 @@ static int p_boot_invalidate(void *a)
     (void)a;
     return host_boot_invalidate(&flash, running);
 }
+static int p_boot_pending(void *a)
+{
+    (void)a;
+    return host_boot_pending(&flash, running);
+}
 static int32_t p_image_size(void *a, int slot)
 {
     (void)a;
     return host_image_size(&flash, slot);
-}
-static int p_self_test(void *a)
-{
-    (void)a;
-    return fail_self_test ? -1 : 0;
 }
 static int p_send(void *a, const void *b, size_t n)
 {
@@ -161,6 +188,8 @@ static uint32_t p_now(void *a)
     return (uint32_t)(ts.tv_sec * 1000u + ts.tv_nsec / 1000000u);
 }
 
+#endif
+
 static uint8_t *slurp(const char *path, size_t *len, size_t max)
 {
     FILE *f = fopen(path, "rb");
@@ -177,6 +206,7 @@ static uint8_t *slurp(const char *path, size_t *len, size_t max)
     return b;
 }
 
+#ifndef FURROW_DEVICE_ESP
 static int connect_udp(const char *server)
 {
     char host[256];
@@ -199,6 +229,7 @@ static int connect_udp(const char *server)
     freeaddrinfo(res);
     return s;
 }
+#endif
 
 static int die(const char *msg, const char *what)
 {
@@ -212,10 +243,14 @@ int main(int argc, char **argv)
     static struct furrow_port port;
     static struct furrow_config cfg;
     static uint8_t key[32], gw_pub[65], rel_pub[65];
-    uint32_t slot_size = 0x1E0000, staging_size = 0x12000, max_sleep = 5, max_wakes = 50, wakes = 0;
-    uint64_t cut = 0, seed = 0, range = 20000;
+    static jmp_buf restart;
+    static uint32_t wakes;
+    static uint32_t max_sleep = 5, max_wakes = 50;
+    uint32_t slot_size = 0x1E0000, staging_size = 0x12000;
+    uint64_t cut = 0, seed = 0, range = 20000, fail_op = 0;
     unsigned long max_payload = 0;
-    int i, allow_unsigned = 0, keep_running = 0, use_seed = 0;
+    static int keep_running;
+    int i, allow_unsigned = 0, use_seed = 0;
     size_t n;
     uint8_t *txt;
 
@@ -259,6 +294,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--power-cut-after")) cut = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--power-cut-random")) { seed = strtoull(v, NULL, 0); use_seed = 1; }
         else if (!strcmp(a, "--power-cut-range")) range = strtoull(v, NULL, 0);
+        else if (!strcmp(a, "--fail-op")) fail_op = strtoull(v, NULL, 0);
         else if (!strcmp(a, "--ack-timeout-ms")) cfg.ack_timeout_ms = (uint32_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--max-szx")) cfg.max_szx = (uint8_t)strtoul(v, NULL, 0);
         else if (!strcmp(a, "--max-payload")) max_payload = strtoul(v, NULL, 0);
@@ -316,6 +352,16 @@ int main(int argc, char **argv)
         cut = 1 + ((z ^ (z >> 31)) % (range ? range : 1));
     }
     host_power_cut_at(cut ? host_ops() + cut : 0);
+    host_fail_at(fail_op ? host_ops() + fail_op : 0);
+#ifdef FURROW_DEVICE_ESP
+    /* what app_main does (examples/farm-sensor/main/main.c) */
+    esp_fake_open(&flash);
+    esp_fake_on_restart(&restart);
+    if (nvs_flash_init() != ESP_OK)
+        return die("nvs_flash_init failed", NULL);
+    if (furrow_port_esp_init(&port, server, esp_self_test) != ESP_OK)
+        return die("furrow_port_esp_init failed (partitions or --server)", server);
+#else
     sock = connect_udp(server);
     if (sock < 0)
         return die("cannot resolve or connect to --server", server);
@@ -342,11 +388,21 @@ int main(int argc, char **argv)
     port.udp_recv = p_recv;
     port.now_ms = p_now;
     port.event = ev;
+    port.boot_pending = p_boot_pending;
+#endif
 
     for (;;) {
         const char *why;
         int r;
+        if (setjmp(restart))
+            ev(NULL, "restart", "esp_restart", 0, 0);
+#ifdef FURROW_DEVICE_ESP
+        /* the port's events go to the log; the simulator prints the core's through the same hook */
+        port.event = ev;
+        running = esp_fake_bootloader(&why);
+#else
         running = host_bootloader(&flash, &why);
+#endif
         if (running < 0) {
             ev(NULL, "bricked", "no valid image in either slot", 0, 0);
             return 3;

@@ -128,3 +128,10 @@ int host_boot_invalidate(struct host_flash *f, int running)
     o.boot_slot = (uint8_t)(1 - running);
     return store(f, &o);
 }
+
+int host_boot_pending(struct host_flash *f, int running)
+{
+    struct host_otadata o;
+    load(f, &o);
+    return o.boot_slot == running && o.state[running] == OTA_PENDING_VERIFY;
+}

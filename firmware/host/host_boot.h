@@ -25,5 +25,7 @@ int host_bootloader(struct host_flash *f, const char **why);
 int host_boot_set(struct host_flash *f, int slot);
 int host_boot_confirm(struct host_flash *f, int running);
 int host_boot_invalidate(struct host_flash *f, int running);
+/** 1 when the running slot's image is PENDING_VERIFY (booted on trial, not confirmed yet). */
+int host_boot_pending(struct host_flash *f, int running);
 
 #endif

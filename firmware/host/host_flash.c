@@ -8,11 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t ops, cut_at;
+static uint64_t ops, cut_at, fail_at;
 
 void host_power_cut_at(uint64_t op)
 {
     cut_at = op;
+}
+
+void host_fail_at(uint64_t op)
+{
+    fail_at = op;
 }
 
 uint64_t host_ops(void)
@@ -20,9 +25,14 @@ uint64_t host_ops(void)
     return ops;
 }
 
-void host_op(void (*partial)(void *), void *arg)
+int host_op(void (*partial)(void *), void *arg)
 {
     ops++;
+    if (fail_at && ops == fail_at) {
+        printf("{\"event\":\"flash_error\",\"op\":%llu}\n", (unsigned long long)ops);
+        fflush(stdout);
+        return -1;
+    }
     if (cut_at && ops == cut_at) {
         if (partial)
             partial(arg);
@@ -30,6 +40,7 @@ void host_op(void (*partial)(void *), void *arg)
         fflush(stdout);
         _exit(99);
     }
+    return 0;
 }
 
 static const char *const names[3] = { "slot0.bin", "slot1.bin", "staging.bin" };
@@ -116,9 +127,8 @@ int host_flash_write(struct host_flash *f, int region, uint32_t off, const void 
     uint8_t old[HOST_SECTOR];
     struct pending_write w = { f, region, off, b, len };
     size_t done = 0;
-    if (!in_range(f, region, off, len))
+    if (!in_range(f, region, off, len) || host_op(write_half, &w))
         return -1;
-    host_op(write_half, &w);
     while (done < len) {
         size_t n = len - done < sizeof old ? len - done : sizeof old, i;
         if (pread(f->fd[region], old, n, off + done) != (ssize_t)n)
@@ -161,8 +171,7 @@ int host_flash_erase(struct host_flash *f, int region, uint32_t off, uint32_t le
     memset(ff, 0xFF, sizeof ff);
     for (o = off; o < off + len; o += HOST_SECTOR) {
         struct pending_erase e = { f, region, o };
-        host_op(erase_half, &e);
-        if (pwrite(f->fd[region], ff, HOST_SECTOR, o) != (ssize_t)HOST_SECTOR)
+        if (host_op(erase_half, &e) || pwrite(f->fd[region], ff, HOST_SECTOR, o) != (ssize_t)HOST_SECTOR)
             return -1;
     }
     return 0;
@@ -187,7 +196,8 @@ int host_blob_store(struct host_flash *f, const char *name, const void *buf, siz
     char path[600], tmp[620];
     int fd;
     /* a cut here leaves the previous blob: the store is atomic, as NVS commits are */
-    host_op(NULL, NULL);
+    if (host_op(NULL, NULL))
+        return -1;
     snprintf(path, sizeof path, "%s/%s", f->dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -7,7 +7,8 @@
  * Power-cut injection: every flash write, erase and state/otadata store is one "operation"; when the
  * configured operation is reached, half of it is done (half the bytes written, half the sector erased,
  * or nothing for atomic stores) and the process dies with _exit(), printing
- * {"event":"power_cut","op":N}.
+ * {"event":"power_cut","op":N}. Error injection: the chosen operation instead fails once without
+ * effect, printing {"event":"flash_error","op":N}.
  */
 #ifndef HOST_FLASH_H
 #define HOST_FLASH_H
@@ -29,8 +30,11 @@ void host_flash_close(struct host_flash *f);
 /** 0 = no cut; otherwise die at that operation (1-based). */
 void host_power_cut_at(uint64_t op);
 uint64_t host_ops(void);
-/** Counts one operation; dies here if it is the chosen one (after calling partial(arg)). */
-void host_op(void (*partial)(void *), void *arg);
+/** 0 = none; otherwise that operation (1-based) fails once without effect (a flash/NVS write error). */
+void host_fail_at(uint64_t op);
+/** Counts one operation; dies here if it is the chosen one (after calling partial(arg)); returns -1
+ * when it is the one chosen to fail. */
+int host_op(void (*partial)(void *), void *arg);
 
 int host_flash_read(struct host_flash *f, int region, uint32_t off, void *buf, size_t len);
 int host_flash_write(struct host_flash *f, int region, uint32_t off, const void *buf, size_t len);

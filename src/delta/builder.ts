@@ -48,6 +48,7 @@ export class PatchBuilder {
     // encoded and verified (applied, compared) on a worker thread
     const patch = await this.worker.encode(new Uint8Array(0), newImg, {
       maxBodyLen: this.config().stagingBytes,
+      chunkSize: this.config().chunkBytes,
       onProgress: (d, t) => onProgress?.({ phase: 'full', fraction: d / t }),
     });
     return this.store(patch, '', toSha256, 1, 'full', { deltaSize: null, fullSize: patch.length, buildMs: this.now() - t0 });
@@ -77,6 +78,7 @@ export class PatchBuilder {
     report({ phase: 'diff', fraction: 0.2 });
     const delta = await this.worker.encode(oldImg, newImg, {
       maxBodyLen: this.config().stagingBytes,
+      chunkSize: this.config().chunkBytes,
       formatVersion: formatCap === 1 ? 1 : 2,
       onProgress: (d, t) => report({ phase: 'compress', fraction: 0.5 + 0.45 * (d / t) }),
     });

@@ -24,6 +24,8 @@ export interface TransferRow {
 }
 
 interface Entry extends TransferRow {
+  /** Final status reported since the last offer (column `reported`), null if none. */
+  reported: string | null;
   dirty: boolean;
   /** Offset of the last block served, to count re-requests of the same block as retries. */
   lastBlockOffset: number;
@@ -54,6 +56,7 @@ interface RawTransfer {
   bearer: string | null;
   started_at: number;
   last_seen_at: number;
+  reported: string | null;
 }
 
 const fromRaw = (r: RawTransfer): TransferRow => ({
@@ -133,7 +136,7 @@ export class TransferStore {
     if (e) return e;
     const r = this.db.prepare('SELECT * FROM transfers WHERE device_id = ? AND patch_id = ?').get(deviceId, patchId) as RawTransfer | undefined;
     if (!r) return undefined;
-    e = { ...fromRaw(r), dirty: false, lastBlockOffset: -1 };
+    e = { ...fromRaw(r), reported: r.reported, dirty: false, lastBlockOffset: -1 };
     this.entries.set(k, e);
     return e;
   }
@@ -145,6 +148,10 @@ export class TransferStore {
     if (e) {
       if (e.state === 'paused' || e.state === 'aborted') {
         e.state = 'active';
+        e.dirty = true;
+      }
+      if (e.reported !== null) {
+        e.reported = null; // offered again: a new attempt, whose result counts anew
         e.dirty = true;
       }
       e.bearer = bearer;
@@ -203,6 +210,21 @@ export class TransferStore {
     return { ...e };
   }
 
+  /**
+   * Records a final result (booted, failed, rolled_back) of this transfer; false when the device
+   * already reported exactly that since the patch was last offered (a repeat after a power cut), so the
+   * caller counts one result per update. True for an unknown transfer (nothing to dedupe against).
+   */
+  recordResult(deviceId: string, patchId: string, status: string): boolean {
+    const e = this.load(deviceId, patchId);
+    if (!e) return true;
+    if (e.reported === status) return false;
+    e.reported = status;
+    e.dirty = true;
+    this.flush();
+    return true;
+  }
+
   get(deviceId: string, patchId: string): TransferRow | undefined {
     const e = this.load(deviceId, patchId);
     return e ? { ...e } : undefined;
@@ -220,10 +242,10 @@ export class TransferStore {
     const dirty = [...this.entries.values()].filter((e) => e.dirty);
     if (dirty.length > 0 && this.db.open) {
       const upd = this.db.prepare(
-        `UPDATE transfers SET offset = ?, bytes_served = ?, retries = ?, state = ?, bearer = ?, last_seen_at = ? WHERE device_id = ? AND patch_id = ?`,
+        `UPDATE transfers SET offset = ?, bytes_served = ?, retries = ?, state = ?, bearer = ?, last_seen_at = ?, reported = ? WHERE device_id = ? AND patch_id = ?`,
       );
       this.db.transaction(() => {
-        for (const e of dirty) upd.run(e.offset, e.bytesServed, e.retries, e.state, e.bearer, e.lastSeenAt, e.deviceId, e.patchId);
+        for (const e of dirty) upd.run(e.offset, e.bytesServed, e.retries, e.state, e.bearer, e.lastSeenAt, e.reported, e.deviceId, e.patchId);
       })();
       for (const e of dirty) e.dirty = false;
     }

@@ -36,6 +36,8 @@ export interface WorldOptions {
   from: string;
   to: string;
   product?: string;
+  /** The version the vendor's release statement of the new release names (default: its version, "new"). */
+  statementVersion?: string;
   /** Secure version of the new release (default 1). */
   secureVersion?: number;
   /** Replaces the served patch bytes (to serve a wrong-base or corrupted patch). */
@@ -44,6 +46,8 @@ export interface WorldOptions {
   patchFrom?: string;
   /** The scheduler's gate on every Block2 reply (default: admit all). */
   gate?: TransmitGate;
+  /** The patch's chunk output limit (delta.chunkBytes; default the encoder's 1 MiB). */
+  chunkSize?: number;
   /** Extra coap config (e.g. maxBlockSize). */
   coap?: Record<string, unknown>;
 }
@@ -85,14 +89,14 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   const release = generateEs256KeyPair();
   const releases = new ReleaseRepo(db);
   const now = Date.now();
-  const addRelease = (img: Buffer, version: string, secureVersion: number, addedAt: number) => {
+  const addRelease = (img: Buffer, version: string, secureVersion: number, addedAt: number, signedVersion = version) => {
     const sha256 = sha(img);
-    const signature = signStatement({ product, version, secureVersion, sha256, size: img.length }, release.privateKey);
+    const signature = signStatement({ product, version: signedVersion, secureVersion, sha256, size: img.length }, release.privateKey);
     releases.insert({ sha256, product, version, secureVersion, size: img.length, chip: 'esp32', appVersion: version, projectName: product, idfVersion: 'v5.1', buildDate: null, signature, signer: null, addedAt });
   };
   addRelease(fromImage, 'old', 0, now - 1000);
-  addRelease(toImage, 'new', opts.secureVersion ?? 1, now);
-  let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to));
+  addRelease(toImage, 'new', opts.secureVersion ?? 1, now, opts.statementVersion);
+  let patch: Buffer = readFileSync(await corpusPatch(opts.patchFrom ?? opts.from, opts.to, opts.chunkSize));
   if (opts.mutatePatch) patch = opts.mutatePatch(Buffer.from(patch));
   const patchId = ctx.blobs.put(patch);
   db.prepare("INSERT INTO patches (id, from_sha256, to_sha256, kind, size, format_version, created_at) VALUES (?, ?, ?, 'delta', ?, 1, ?)").run(patchId, sha(fromImage), sha(toImage), patch.length, now);
@@ -179,10 +183,13 @@ export interface DeviceRun {
   stderr: string;
 }
 
-/** Runs furrow-device to its exit (asynchronously: the gateway runs in this process). */
-export function runDevice(args: string[]): Promise<DeviceRun> {
+/**
+ * Runs furrow-device (or `binary`, e.g. furrow-device-esp: the same simulator on the real ESP-IDF port)
+ * to its exit (asynchronously: the gateway runs in this process).
+ */
+export function runDevice(args: string[], binary = 'furrow-device'): Promise<DeviceRun> {
   return new Promise((resolve, reject) => {
-    const p = spawn(bin('furrow-device'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(bin(binary), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));

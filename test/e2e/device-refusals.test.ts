@@ -43,6 +43,16 @@ describe('furrow-device refuses bad updates before the boot slot changes', () =>
     expect(world.patchBytesSent).toBe(0);
   });
 
+  it('refuses a manifest whose version is not the one the vendor signed in the release statement', async () => {
+    const world = await start({ ...small, statementVersion: 'other' });
+    const dir = flash();
+    const r = await runDevice(world.deviceArgs(dir));
+    expect(r.code, r.stderr).toBe(0);
+    expectStillOnSlot0(dir, r.events);
+    expect(world.reports).toEqual([{ status: 'failed', reason: 'manifest: release statement does not match the manifest' }]);
+    expect(world.patchBytesSent).toBe(0);
+  });
+
   it('refuses a downgrade to a lower secure version', async () => {
     const world = await start({ ...small, secureVersion: 1 });
     const dir = flash();

@@ -25,6 +25,8 @@ const REQUIRED: Array<{ bin: string; pkg: string; file?: string }> = [
   { bin: 'coap-server-notls', pkg: 'libcoap3-bin' }, // bench:coap reference server
   { bin: 'curl', pkg: 'curl' }, // stock HTTP clients against the HTTPS server (test/integration/http-*)
   { bin: 'wget', pkg: 'wget' },
+  // mbedTLS headers and library for furrow-device-esp (the ESP-IDF port's crypto, firmware/Makefile)
+  { bin: 'libmbedtls-dev', file: '/usr/include/mbedtls/ecdsa.h', pkg: 'libmbedtls-dev' },
 ];
 
 /**

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { parseConfigText } from '../../src/config/index.ts';
 import type { DaemonContext } from '../../src/context.ts';
-import { applyPatch, parsePatchHeader } from '../../src/delta/index.ts';
+import { applyPatch, parseChunkTable, parsePatchHeader } from '../../src/delta/index.ts';
 import { DeltaService } from '../../src/delta/service.ts';
 import { EventBus, type FurrowEvents } from '../../src/events.ts';
 import { silentLogger } from '../../src/log.ts';
@@ -89,6 +89,22 @@ describe('patch cache service', () => {
     const row = new PatchRepo(ctx.db).get(v1, v2, 1)!;
     expect(row.tableDigest).toBe(parsePatchHeader(patch).tableDigest);
     expect(row.fullSize).toBeGreaterThan(row.size);
+  });
+
+  it('cuts chunks at delta.chunkBytes of output, recorded in the header (battery fleets: smaller chunks)', async () => {
+    ctx.db.close();
+    ctx = context('delta: { chunkBytes: 16384 }');
+    const v1 = addRelease(ctx, '1.0', oldImg);
+    const v2 = addRelease(ctx, '1.1', newImg);
+    const s = await service(ctx);
+    s.request(v1, v2, 2);
+    await s.idle();
+    const patch = ctx.blobs.get(s.get(v1, v2, 2)!.id);
+    const h = parsePatchHeader(patch);
+    expect(h.chunkSize).toBe(16384);
+    expect(parseChunkTable(h, patch).every((e) => e.outputLength <= 16384)).toBe(true);
+    expect(h.chunkCount).toBeGreaterThanOrEqual(Math.ceil(newImg.length / 16384));
+    expect(applyPatch(oldImg, patch).equals(newImg)).toBe(true);
   });
 
   it('serves the full image to a device whose running image is not a stored release', async () => {

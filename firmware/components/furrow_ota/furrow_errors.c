@@ -31,3 +31,9 @@ const char *furrow_strerror(int err)
     default: return "unknown error";
     }
 }
+
+int furrow_err_transient(int err)
+{
+    return err == FURROW_ERR_IO || err == FURROW_ERR_TIMEOUT || err == FURROW_ERR_SERVER || err == FURROW_ERR_COAP ||
+           err == FURROW_ERR_FLASH_VERIFY;
+}

@@ -87,7 +87,7 @@ static int check_release(const struct furrow_port *port, const uint8_t *buf, siz
     const uint8_t *pl;
     size_t pllen;
     uint64_t n, i;
-    char product[FURROW_ID_MAX] = "";
+    char product[FURROW_ID_MAX] = "", version[sizeof m->version] = "";
     uint8_t sha[32];
     uint32_t size = 0, secure = 0, seen = 0;
     int r = furrow_cose_verify(port, buf, len, t->release_pub, &pl, &pllen);
@@ -99,6 +99,7 @@ static int check_release(const struct furrow_port *port, const uint8_t *buf, siz
         int64_t key = furrow_cbor_int(&c);
         switch (key) {
         case 1: copy_text(&c, product, sizeof product); break;
+        case 2: copy_text(&c, version, sizeof version); break;
         case 3: secure = u32(&c); break;
         case 4: copy_digest(&c, sha); break;
         case 5: size = u32(&c); break;
@@ -108,8 +109,10 @@ static int check_release(const struct furrow_port *port, const uint8_t *buf, siz
     }
     if (c.err || c.p != c.end || (seen & 0x3A) != 0x3A)
         return FURROW_ERR_RELEASE;
+    /* the vendor signed product, version and secure version: the gateway's manifest may not say
+     * otherwise (its version, key 14, is what the device reports as running; optional in v1) */
     if (strcmp(product, m->product) || memcmp(sha, m->result_sha, 32) || size != m->result_size ||
-        secure != m->secure_version)
+        secure != m->secure_version || (m->version[0] && strcmp(version, m->version)))
         return FURROW_ERR_RELEASE;
     return 0;
 }

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+/* furrow_update_boot loads the blob into mbuf */
+typedef char furrow_state_fits_mbuf[sizeof(((struct furrow_update *)0)->mbuf) >= sizeof(struct furrow_persist) ? 1 : -1];
+
 static const char *const phase_names[] = { "idle", "download", "switch", "trial", "report" };
 static const char *const report_names[] = { "none", "booted", "failed", "rolled_back" };
 
@@ -46,18 +49,31 @@ int furrow_update_boot(struct furrow_update *u, const struct furrow_port *port, 
     furrow_coap_client_init(&u->coap, port);
     if (cfg->ack_timeout_ms)
         u->coap.ack_timeout_ms = cfg->ack_timeout_ms;
-    n = port->state_load(port->arg, &u->st, sizeof u->st);
-    if (n != (int)sizeof u->st || u->st.magic != FURROW_STATE_MAGIC || u->st.version != FURROW_STATE_VERSION) {
-        /* factory state (or a blob from another layout: start clean rather than misread it) */
+    /* into mbuf, larger than any layout so far: a newer image's blob loads too (its prefix is ours),
+     * and fields newer than an older blob read as the zeros after it */
+    memset(u->mbuf, 0, sizeof u->mbuf);
+    n = port->state_load(port->arg, u->mbuf, sizeof u->mbuf);
+    memcpy(&u->st, u->mbuf, sizeof u->st);
+    if (u->st.version == 1)
+        u->st.size = FURROW_STATE_V1_SIZE; /* its 32-bit version word 1 */
+    if (n < FURROW_STATE_V1_SIZE || n != u->st.size || u->st.magic != FURROW_STATE_MAGIC) {
+        /* factory state (or a blob that is not ours: start clean rather than misread it) */
         memset(&u->st, 0, sizeof u->st);
         u->st.magic = FURROW_STATE_MAGIC;
-        u->st.version = FURROW_STATE_VERSION;
         u->st.secure_version = cfg->secure_version;
         strncpy(u->st.running_version, cfg->version ? cfg->version : "", sizeof u->st.running_version - 1);
     }
+    u->st.version = FURROW_STATE_VERSION;
+    u->st.size = sizeof u->st;
     u->st.reason[sizeof u->st.reason - 1] = 0;
     u->st.patch_path[sizeof u->st.patch_path - 1] = 0;
     u->running = port->running_slot(port->arg);
+    if (port->boot_pending && port->boot_pending(port->arg) == 1) {
+        /* on trial (ESP_OTA_IMG_PENDING_VERIFY) whatever the blob says: self-test and confirm, or
+         * the bootloader rolls a good image back */
+        u->st.phase = FURROW_PH_TRIAL;
+        u->st.target = (uint8_t)u->running;
+    }
     size = port->image_size(port->arg, u->running);
     if (size <= 0)
         return FURROW_ERR_IO;
@@ -66,10 +82,27 @@ int furrow_update_boot(struct furrow_update *u, const struct furrow_port *port, 
     return slot_sha(u, u->running, (uint32_t)size, u->running_sha);
 }
 
-/* Any refusal or failure: remember why, report it, never touch the boot slot. */
+static int sleep_for(struct furrow_update *u, uint32_t s)
+{
+    u->sleep_s = s;
+    return FURROW_ACT_SLEEP;
+}
+
+/* A transient failure (furrow_err_transient) keeps the phase and its progress and sleeps, 60 s << n;
+ * after FURROW_TRANSIENT_RETRIES in a row, or any other failure: remember why, report it, never touch
+ * the boot slot. */
 static int fail(struct furrow_update *u, int err, const char *what)
 {
-    size_t n = strlen(what);
+    size_t n;
+    if (furrow_err_transient(err)) {
+        if (u->st.transient < FURROW_TRANSIENT_RETRIES) {
+            u->st.transient++;
+            persist(u);
+            return sleep_for(u, 30u << u->st.transient); /* the "sleep" event shows it */
+        }
+        what = "retries exhausted"; /* PROTOCOL.md: the gateway counts this one */
+    }
+    n = strlen(what);
     if (n > 40)
         n = 40;
     memcpy(u->st.reason, what, n);
@@ -81,12 +114,6 @@ static int fail(struct furrow_update *u, int err, const char *what)
     event(u, "refused", u->st.reason, (uint32_t)-err, u->st.pr.offset);
     set_phase(u, FURROW_PH_REPORT);
     return FURROW_ACT_CONTINUE;
-}
-
-static int sleep_for(struct furrow_update *u, uint32_t s)
-{
-    u->sleep_s = s;
-    return FURROW_ACT_SLEEP;
 }
 
 static int checkpoint(void *arg, const struct furrow_patch_progress *pr)
@@ -148,6 +175,7 @@ static int download(struct furrow_update *u)
              furrow_digest_cmp(furrow_patch_result_sha(&u->patch), m->result_sha)))
             return fail(u, FURROW_ERR_RESULT_DIGEST, "patch header");
         u->st.pr = u->patch.pr;
+        u->st.transient = 0;
         if ((r = persist(u)) != 0)
             return fail(u, r, "state");
         if (!resp.block2_more && u->patch.pr.offset < m->patch_size && !refetch)
@@ -200,6 +228,7 @@ static int start_update(struct furrow_update *u, const struct furrow_checkin_res
     u->st.trial_boots = 0;
     u->st.chunk_retries = 0;
     u->st.received = 0;
+    u->st.transient = 0;
     event(u, "manifest", m.version, m.patch_size, m.result_size);
     set_phase(u, FURROW_PH_DOWNLOAD);
     return download(u);
@@ -281,8 +310,11 @@ static int trial(struct furrow_update *u)
     }
     if (u->port->boot_confirm(u->port->arg))
         return sleep_for(u, 1); /* confirmation is retried from TRIAL */
-    u->st.secure_version = u->st.m.secure_version;
-    memcpy(u->st.running_version, u->st.m.version, sizeof u->st.running_version);
+    /* a trial the blob knew nothing of (PENDING_VERIFY, unreadable blob) has no manifest: keep ours */
+    if (u->st.m.secure_version > u->st.secure_version)
+        u->st.secure_version = u->st.m.secure_version;
+    if (u->st.m.version[0])
+        memcpy(u->st.running_version, u->st.m.version, sizeof u->st.running_version);
     u->st.result = FURROW_RES_OK;
     u->st.reason[0] = 0;
     event(u, "confirmed", u->st.m.version, u->running, u->st.received);

@@ -4,6 +4,7 @@ import { BAD_REQUEST, CHANGED, POST } from '../codes.ts';
 import type { ResourceDeps } from '../deps.ts';
 import { checkPostBody, requireMethod, requireNoRest } from '../respond.ts';
 import { errorResponse, type CoapRequest, type CoapResponse, type Resource } from '../server.ts';
+import { isTransientFailure } from './failure.ts';
 
 const STATUSES = new Set(['downloading', 'applied', 'booted', 'failed', 'rolled_back']);
 /** Statuses after which the device has nothing to fetch until it checks in again. */
@@ -65,6 +66,18 @@ export class ReportResource implements Resource {
     const id = auth.device.id;
     const now = this.d.clock.now();
     const delivery = r.patchId ? this.d.deliveries.find(id, r.patchId) : undefined;
+    const log = { deviceId: id, status: r.status, reason: r.reason, patchId: r.patchId?.slice(0, 12), offset: r.offset };
+    if (r.status === 'failed' && isTransientFailure(r.reason)) {
+      // older firmware gave up at the first transient failure: not the release's fault (failure.ts)
+      if (r.patchId) this.d.transfers.reportOffset(id, r.patchId, r.offset ?? 0);
+      this.d.log.warn(log, 'device report: transient failure, not counted as a failed update');
+      return this.changed(r.status, req.peer.bearer);
+    }
+    if (r.patchId && FINAL.has(r.status) && !this.d.transfers.recordResult(id, r.patchId, r.status)) {
+      // sent again after a power cut between sending it and storing that it was sent
+      this.d.log.info(log, 'device report repeated; already recorded');
+      return this.changed(r.status, req.peer.bearer);
+    }
     if (r.patchId) {
       const state = r.status === 'failed' || r.status === 'rolled_back' ? 'failed' : r.status === 'downloading' ? undefined : 'completed';
       this.d.transfers.reportOffset(id, r.patchId, r.offset ?? 0, state);
@@ -72,7 +85,7 @@ export class ReportResource implements Resource {
     }
     if (r.status === 'booted') this.d.devices.setLastResult(id, 'ok', now);
     else if (r.status === 'failed' || r.status === 'rolled_back') this.d.devices.setLastResult(id, r.status, now);
-    this.d.log.info({ deviceId: id, status: r.status, reason: r.reason, patchId: r.patchId?.slice(0, 12), offset: r.offset }, 'device report');
+    this.d.log.info(log, 'device report');
     this.d.events.emit('device.report', { deviceId: id, status: r.status, reason: r.reason, releaseSha256: delivery?.releaseSha256 ?? r.running });
     return this.changed(r.status, req.peer.bearer);
   }

@@ -66,6 +66,15 @@ describe('config loading', () => {
     expect(parseConfigText('', 'f.yaml', {}).delta.formatVersion).toBe(2);
   });
 
+  it('reports a chunk size outside the patch format limits (4096..1048576) at its line', () => {
+    for (const bad of ['1000', '2097152', '65536.5']) {
+      const [i] = issues(`delta:\n  chunkBytes: ${bad}\n`);
+      expect(i).toMatchObject({ line: 2, path: 'delta.chunkBytes' });
+    }
+    expect(parseConfigText('delta:\n  chunkBytes: 65536\n', 'f.yaml', {}).delta.chunkBytes).toBe(65536);
+    expect(parseConfigText('', 'f.yaml', {}).delta.chunkBytes).toBe(1048576);
+  });
+
   it('reports a mapping where a list was expected', () => {
     const [i] = issues('releases:\n  trustedKeys: { a: 1 }\n');
     expect(i).toMatchObject({ line: 2, path: 'releases.trustedKeys' });

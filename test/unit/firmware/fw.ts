@@ -60,17 +60,21 @@ export function applyWithC(dir: string, base: Buffer, patch: Buffer): { last: Re
 
 const CACHE = resolve(ROOT, 'test/.tmp/firmware-patches');
 
-/** A furrow patch from `from` (corpus file, or null for a full image) to `to`, cached on disk. */
-export async function corpusPatch(from: string | null, to: string): Promise<string> {
+/**
+ * A furrow patch from `from` (corpus file, or null for a full image) to `to`, cached on disk;
+ * `chunkSize` as delta.chunkBytes (default: the encoder's 1 MiB).
+ */
+export async function corpusPatch(from: string | null, to: string, chunkSize?: number): Promise<string> {
   // The key covers every encoder source, so a change anywhere in src/delta/ never serves a stale patch.
-  const hash = createHash('sha256').update(`${from ?? 'full'}|${to}|`);
+  const hash = createHash('sha256').update(`${from ?? 'full'}|${to}|${chunkSize ?? ''}|`);
   const deltaDir = resolve(ROOT, 'src/delta');
   for (const f of readdirSync(deltaDir).filter((n) => n.endsWith('.ts')).sort()) hash.update(f).update(readFileSync(join(deltaDir, f)));
   const key = hash.digest('hex').slice(0, 16);
   const file = resolve(CACHE, `${key}.patch`);
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });
-    const patch = from === null ? await encodeFullImage(readCorpus(to)) : await encodePatch(readCorpus(from), readCorpus(to));
+    const opts = chunkSize === undefined ? {} : { chunkSize };
+    const patch = from === null ? await encodeFullImage(readCorpus(to), opts) : await encodePatch(readCorpus(from), readCorpus(to), opts);
     // Test files run in parallel workers: each writes its own temp name, the rename is atomic.
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, patch);

@@ -57,5 +57,13 @@
 #define FURROW_ERR_REQUEST_TOO_BIG (-24)
 
 const char *furrow_strerror(int err);
+/**
+ * 1 when err may go away by itself (a lost or refused answer, an error response such as 4.04 or 5.00, a
+ * malformed CoAP message, a flash/NVS/network callback failure, a write that did not read back): the
+ * device keeps its progress and retries with backoff, and does not refuse the patch or report `failed`
+ * until FURROW_TRANSIENT_RETRIES in a row. 0 for everything a retry cannot change (signature, base,
+ * digests, format): the patch is refused at once. src/coap/resources/failure.ts mirrors this list.
+ */
+int furrow_err_transient(int err);
 
 #endif

@@ -65,6 +65,15 @@ struct furrow_port {
     uint32_t (*now_ms)(void *arg);
     /** A state change or notable event; detail may be NULL. */
     void (*event)(void *arg, const char *name, const char *detail, uint32_t a, uint32_t b);
+
+    /**
+     * 1 when the running image is on trial: the bootloader will roll it back unless it is confirmed
+     * (esp_ota_get_state_partition(running) == ESP_OTA_IMG_PENDING_VERIFY); 0 otherwise. It, not the
+     * state blob, decides that a boot runs the self-test and confirms: a blob this image cannot read
+     * must not get a good image rolled back. NULL: decided from the state blob alone. Last in the
+     * struct: the fields above keep their offsets.
+     */
+    int (*boot_pending)(void *arg);
 };
 
 #endif

@@ -20,14 +20,25 @@ enum furrow_result { FURROW_RES_NONE = 0, FURROW_RES_OK, FURROW_RES_FAILED, FURR
 enum furrow_action { FURROW_ACT_CONTINUE = 0, FURROW_ACT_SLEEP, FURROW_ACT_REBOOT, FURROW_ACT_IDLE };
 
 #define FURROW_STATE_MAGIC 0x46525753u /* "FRWS" */
-#define FURROW_STATE_VERSION 1
+#define FURROW_STATE_VERSION 2
+/** Length of a version 1 blob (firmware before the blob carried its size): everything up to `received`. */
+#define FURROW_STATE_V1_SIZE 544
 #define FURROW_TRIAL_RETRIES 3
+/** Transient failures in a row (furrow_err_transient) retried with backoff before the update is refused. */
+#define FURROW_TRANSIENT_RETRIES 6
 /** Times a chunk whose staged body fails its digest is fetched again before the patch is refused. */
 #define FURROW_CHUNK_RETRIES 2
 
-/** Persisted state (one blob). */
+/**
+ * Persisted state (one blob). Versions only ever append fields, so any image reads the prefix it knows
+ * of a blob another image wrote (furrow_update_boot): version 1 (544 bytes, a 32-bit version word 1,
+ * which reads as version 1 and size 0 on these little-endian chips) and newer, larger blobs alike;
+ * fields a blob is too short to hold start at 0.
+ */
 struct furrow_persist {
-    uint32_t magic, version;
+    uint32_t magic;
+    uint16_t version; /**< FURROW_STATE_VERSION of the image that stored it */
+    uint16_t size;    /**< sizeof of its layout; 0 in version 1 */
     uint8_t phase, target, szx, result, trial_boots, has_bad, chunk_retries, pad;
     uint64_t counter;
     uint32_t secure_version;
@@ -41,6 +52,9 @@ struct furrow_persist {
     uint8_t bad_result[32];
     uint8_t failed_patch[32]; /**< the patch last refused: not retried at once when offered again */
     uint32_t received; /**< patch bytes received over the air for this update, re-downloads included */
+    /* version 2 */
+    uint8_t transient; /**< transient failures in a row (backoff 60 s << n), reset by progress */
+    uint8_t pad2[7];
 };
 
 struct furrow_config {

@@ -1,9 +1,25 @@
 /*
- * ESP-IDF port. Slot writes go through an esp_ota handle opened with OTA_WITH_SEQUENTIAL_WRITES (which
- * erases nothing up front, so chunks already applied before a power cut survive) and
- * esp_ota_write_with_offset(); the core erases each sector itself before writing it (NOR rule), via
- * esp_partition_erase_range(). Setting the boot slot closes the handle (esp_ota_end validates the
- * image) and calls esp_ota_set_boot_partition(), which validates it again.
+ * ESP-IDF port (written against ESP-IDF v5.0-v6.0; components/app_update/esp_ota_ops.c cited as of v5.5.3).
+ *
+ * Slot writes: esp_partition_write() and esp_partition_erase_range() straight on the passive app
+ * partition, no esp_ota handle. The core erases each 4 KB sector itself just before it first writes it
+ * (furrow_seq_write: offsets and lengths are multiples of SPI_FLASH_SEC_SIZE, as erase_range requires,
+ * else ESP_ERR_INVALID_ARG / ESP_ERR_INVALID_SIZE), and resumes after a power cut without erasing
+ * durable bytes. The esp_ota handle API cannot do that: esp_ota_begin(OTA_WITH_SEQUENTIAL_WRITES) sets
+ * need_erase and esp_ota_write_with_offset() asserts "need_erase == 0" ("must erase the partition
+ * before writing to it"), so the first chunk would abort(); any other image_size makes esp_ota_begin
+ * erase the partition, losing every chunk applied before a cut; esp_ota_write() only appends
+ * (wrote_size lives in RAM, gone after a reboot). Nothing is lost by skipping the handle:
+ * esp_ota_end() only re-runs esp_image_verify(ESP_IMAGE_VERIFY), which esp_ota_set_boot_partition()
+ * runs as well ("if (image_validate(partition, ESP_IMAGE_VERIFY) != ESP_OK) return
+ * ESP_ERR_OTA_VALIDATE_FAILED"), and the core verifies the slot's SHA-256 against the signed manifest
+ * before it sets the boot slot. What esp_ota_begin also checks is kept by the core: it never writes the
+ * running slot, and it downloads only once the running image is confirmed (a PENDING_VERIFY boot goes
+ * to TRIAL first, see boot_pending), which esp_ota_begin enforces with ESP_ERR_OTA_ROLLBACK_INVALID_STATE.
+ *
+ * Flash encryption: esp_partition_write() encrypts on an encrypted partition and then needs 16-byte
+ * aligned offsets and lengths; the core writes 256-byte pages except at a chunk's end, so with flash
+ * encryption chunk outputs must be multiples of 16 bytes (the encoder's chunk boundaries are 4 KB units).
  */
 #include "furrow_port_esp.h"
 
@@ -30,8 +46,6 @@ static const char *TAG = "furrow";
 
 struct esp_port {
     const esp_partition_t *part[3];
-    esp_ota_handle_t ota;
-    int ota_slot; /* slot the handle writes, -1 if none open */
     int sock;
     int (*self_test)(void);
 };
@@ -52,28 +66,11 @@ static int flash_read(void *arg, int r, uint32_t off, void *buf, size_t len)
     return esp_partition_read(g.part[r], off, buf, len) == ESP_OK ? 0 : -1;
 }
 
-static int open_ota(int slot)
-{
-    if (g.ota_slot == slot)
-        return 0;
-    if (g.ota_slot >= 0) {
-        esp_ota_abort(g.ota);
-        g.ota_slot = -1;
-    }
-    if (esp_ota_begin(g.part[slot], OTA_WITH_SEQUENTIAL_WRITES, &g.ota) != ESP_OK)
-        return -1;
-    g.ota_slot = slot;
-    return 0;
-}
-
 static int flash_write(void *arg, int r, uint32_t off, const void *buf, size_t len)
 {
     (void)arg;
-    if (r == FURROW_STAGING)
-        return esp_partition_write(g.part[r], off, buf, len) == ESP_OK ? 0 : -1;
-    if (open_ota(r))
-        return -1;
-    return esp_ota_write_with_offset(g.ota, buf, len, off) == ESP_OK ? 0 : -1;
+    /* the core writes only sectors it erased (NOR: a write may only clear bits) */
+    return esp_partition_write(g.part[r], off, buf, len) == ESP_OK ? 0 : -1;
 }
 
 static int flash_erase(void *arg, int r, uint32_t off, uint32_t len)
@@ -90,6 +87,8 @@ static int state_load(void *arg, void *buf, size_t len)
     (void)arg;
     if (nvs_open("furrow", NVS_READONLY, &h) != ESP_OK)
         return 0; /* namespace not created yet: factory state */
+    /* nvs_get_blob: ESP_ERR_NVS_INVALID_LENGTH if the stored blob is larger than len (the core passes
+     * a buffer larger than its own layout, so a newer image's larger blob still loads) */
     e = nvs_get_blob(h, "state", buf, &n);
     nvs_close(h);
     if (e == ESP_ERR_NVS_NOT_FOUND)
@@ -171,16 +170,23 @@ static int running_slot(void *arg)
 
 static int boot_set(void *arg, int slot)
 {
+    esp_err_t e;
     (void)arg;
-    if (g.ota_slot == slot) {
-        /* esp_ota_end validates the image; with nothing written in this boot it reports
-         * ESP_ERR_INVALID_ARG, and esp_ota_set_boot_partition validates the image anyway */
-        esp_err_t e = esp_ota_end(g.ota);
-        g.ota_slot = -1;
-        if (e != ESP_OK && e != ESP_ERR_INVALID_ARG)
-            return -1;
-    }
-    return esp_ota_set_boot_partition(g.part[slot]) == ESP_OK ? 0 : -1;
+    /* validates the image (ESP_ERR_OTA_VALIDATE_FAILED) and, with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE,
+     * writes the next otadata entry as ESP_OTA_IMG_NEW: the bootloader boots it PENDING_VERIFY */
+    e = esp_ota_set_boot_partition(g.part[slot]);
+    if (e != ESP_OK)
+        ESP_LOGE(TAG, "esp_ota_set_boot_partition: 0x%x", (unsigned)e);
+    return e == ESP_OK ? 0 : -1;
+}
+
+static int boot_pending(void *arg)
+{
+    esp_ota_img_states_t st;
+    (void)arg;
+    /* ESP_ERR_NOT_FOUND when otadata has no entry for this slot (factory-flashed): not on trial */
+    return esp_ota_get_state_partition(esp_ota_get_running_partition(), &st) == ESP_OK &&
+           st == ESP_OTA_IMG_PENDING_VERIFY;
 }
 
 static int boot_confirm(void *arg)
@@ -192,7 +198,9 @@ static int boot_confirm(void *arg)
 static int boot_invalidate(void *arg)
 {
     (void)arg;
-    /* reboots into the other slot when it succeeds; the state was persisted before */
+    /* marks the running entry ESP_OTA_IMG_INVALID and calls esp_restart(): it returns only on failure
+     * (ESP_ERR_OTA_ROLLBACK_FAILED when the other slot holds no valid image). The state was persisted
+     * before. */
     return esp_ota_mark_app_invalid_rollback_and_reboot() == ESP_OK ? 0 : -1;
 }
 
@@ -242,16 +250,6 @@ static void event(void *arg, const char *name, const char *detail, uint32_t a, u
 {
     (void)arg;
     ESP_LOGI(TAG, "%s %s %u %u", name, detail ? detail : "", (unsigned)a, (unsigned)b);
-    if (!strcmp(name, "refused"))
-        furrow_port_esp_abort();
-}
-
-void furrow_port_esp_abort(void)
-{
-    if (g.ota_slot >= 0) {
-        esp_ota_abort(g.ota);
-        g.ota_slot = -1;
-    }
 }
 
 int furrow_port_esp_init(struct furrow_port *port, const char *server, int (*test)(void))
@@ -261,7 +259,6 @@ int furrow_port_esp_init(struct furrow_port *port, const char *server, int (*tes
     struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
     memset(port, 0, sizeof *port);
     memset(&g, 0, sizeof g);
-    g.ota_slot = -1;
     g.self_test = test;
     g.part[0] = esp_partition_find_first(ESP_PARTITION_TYPE_APP, ESP_PARTITION_SUBTYPE_APP_OTA_0, NULL);
     g.part[1] = esp_partition_find_first(ESP_PARTITION_TYPE_APP, ESP_PARTITION_SUBTYPE_APP_OTA_1, NULL);
@@ -304,5 +301,6 @@ int furrow_port_esp_init(struct furrow_port *port, const char *server, int (*tes
     port->udp_recv = udp_recv;
     port->now_ms = now_ms;
     port->event = event;
+    port->boot_pending = boot_pending;
     return ESP_OK;
 }
