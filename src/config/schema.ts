@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loraConfigSchema } from '../bearer/lora/config.ts';
 import { coapConfigSchema } from '../coap/config.ts';
 import { deltaConfigSchema } from '../delta/config.ts';
+import { lwm2mConfigSchema } from '../lwm2m/config.ts';
 import { modemConfigSchema } from '../modem/config.ts';
 import { rolloutsConfigSchema } from '../rollout/config.ts';
 import { scheduleConfigSchema } from '../schedule/config.ts';
@@ -57,6 +58,7 @@ export const configSchema = z
     metrics: metricsConfigSchema.prefault({}),
     modem: modemConfigSchema.nullable().default(null),
     lora: loraConfigSchema.nullable().default(null).describe('LoRaWAN bearer through ChirpStack v4; null = no LoRa'),
+    lwm2m: lwm2mConfigSchema.nullable().default(null),
   })
   .describe('furrow gateway configuration');
 

@@ -32,6 +32,7 @@ function describe(d: DeviceRow): Array<[string, string]> {
     ['signal', d.rsrp === null && d.snr === null ? '-' : `RSRP ${d.rsrp ?? '?'} dBm, SNR ${d.snr ?? '?'} dB`],
     ['battery', d.battery === null ? '-' : `${d.battery} mV`],
     ['bearer', d.bearer ?? '-'],
+    ['protocol', d.protocol],
     ['added', ago(d.createdAt)],
     ['last seen', ago(d.lastSeenAt)],
   ];
@@ -77,8 +78,8 @@ export function registerDevices(program: Command): void {
         }
         process.stdout.write(
           table(
-            ['ID', 'PRODUCT', 'VERSION', 'RUNNING', 'RESULT', 'RSRP', 'BEARER', 'LAST SEEN'],
-            rows.map((d) => [d.id, d.product, d.runningVersion ?? '-', d.runningSha256?.slice(0, 12) ?? '-', d.lastResult ?? '-', d.rsrp ?? '-', d.bearer ?? '-', ago(d.lastSeenAt)]),
+            ['ID', 'PRODUCT', 'PROTOCOL', 'VERSION', 'RUNNING', 'RESULT', 'RSRP', 'BEARER', 'LAST SEEN'],
+            rows.map((d) => [d.id, d.product, d.protocol, d.runningVersion ?? '-', d.runningSha256?.slice(0, 12) ?? '-', d.lastResult ?? '-', d.rsrp ?? '-', d.bearer ?? '-', ago(d.lastSeenAt)]),
           ) + '\n',
         );
       });
