@@ -52,9 +52,9 @@ export async function startAnjay(opts: { endpoint: string; port: number; lifetim
   return new ClientProcess(spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
 }
 
-export async function startWakaama(opts: { endpoint: string; port: number; lifetime?: number }): Promise<ClientProcess> {
+export async function startWakaama(opts: { endpoint: string; port: number; lifetime?: number; extra?: string[] }): Promise<ClientProcess> {
   const bin = await interopClient('wakaama');
   // -l 0: let the OS pick the local port, so parallel runs do not collide on 56830.
-  const args = ['-n', opts.endpoint, '-h', '127.0.0.1', '-p', String(opts.port), '-4', '-t', String(opts.lifetime ?? 60), '-l', '0'];
+  const args = ['-n', opts.endpoint, '-h', '127.0.0.1', '-p', String(opts.port), '-4', '-t', String(opts.lifetime ?? 60), '-l', '0', ...(opts.extra ?? [])];
   return new ClientProcess(spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
 }
