@@ -45,6 +45,8 @@ export interface DeviceManagerDeps {
   transport: (bearer: string) => DatagramTransport | undefined;
   monotonic: () => number;
   log: Logger;
+  /** How long a queue-mode client stays reachable after it spoke; default AWAKE_MS. */
+  awakeMs?: number;
 }
 
 const pathOptions = (path: string): CoapOption[] => parsePath(path).map((id) => ({ number: Opt.UriPath, value: Buffer.from(String(id)) }));
@@ -169,7 +171,7 @@ export class DeviceManager {
   private async send(endpoint: string, req: { code: number; options: CoapOption[]; payload?: Buffer; onNotify?: (m: CoapMessage) => void }, what: string, sentToken?: (m: CoapMessage) => void): Promise<CoapMessage> {
     const s = this.sessions.get(endpoint);
     if (!s) throw new Lwm2mRequestError(`${endpoint} is not registered`);
-    const asleep = s.reg.queueMode && (s.lastHeardMono === undefined || this.d.monotonic() - s.lastHeardMono > AWAKE_MS);
+    const asleep = s.reg.queueMode && (s.lastHeardMono === undefined || this.d.monotonic() - s.lastHeardMono > (this.d.awakeMs ?? AWAKE_MS));
     if (asleep) {
       this.stats.held++;
       this.d.log.debug({ endpoint, what }, 'client sleeps (queue mode): request held until its next Update');

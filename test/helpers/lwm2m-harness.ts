@@ -12,7 +12,7 @@ import { DeviceManager } from '../../src/lwm2m/device-manager.ts';
 import { RegistrationResource, type RegistrationEvent } from '../../src/lwm2m/registration.ts';
 import { openDatabase } from '../../src/store/database.ts';
 import { Lwm2mRepo } from '../../src/store/lwm2m.ts';
-import { tempDir } from '../helpers/tmp.ts';
+import { tempDir } from './tmp.ts';
 
 export interface Lwm2mHarness {
   port: number;
@@ -25,15 +25,15 @@ export interface Lwm2mHarness {
   stop(): Promise<void>;
 }
 
-export async function startLwm2mHarness(config: unknown): Promise<Lwm2mHarness> {
+export async function startLwm2mHarness(config: unknown, opts: { dbFile?: string; awakeMs?: number } = {}): Promise<Lwm2mHarness> {
   const tmp = tempDir('furrow-lwm2m-');
-  const db = openDatabase(join(tmp.dir, 'furrow.db'));
+  const db = openDatabase(opts.dbFile ?? join(tmp.dir, 'furrow.db'));
   const log = silentLogger();
   const cfg: Lwm2mConfig = lwm2mConfigSchema.parse(config);
   const server = new CoapServer({ log, clock: { now: () => Date.now(), monotonic: () => performance.now() }, limits: { ratePerSecond: 1000, burst: 1000, repliesPerPeer: 2, maxPeers: 100 }, maxDatagram: 1400 });
   const udp = new UdpTransport({ host: '127.0.0.1', port: 0 });
   const repo = new Lwm2mRepo(db);
-  const dm = new DeviceManager({ exchange: server.exchange, transport: () => udp, monotonic: () => performance.now(), log });
+  const dm = new DeviceManager({ exchange: server.exchange, transport: () => udp, monotonic: () => performance.now(), log, ...(opts.awakeMs !== undefined ? { awakeMs: opts.awakeMs } : {}) });
   const events: RegistrationEvent[] = [];
   let waiters: Array<{ kind: string; resolve: (e: RegistrationEvent) => void }> = [];
   const reg = new RegistrationResource({
