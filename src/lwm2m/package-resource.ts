@@ -62,6 +62,7 @@ export class PackageResource implements Resource {
     }
     const out = block2Reply(req, pkg.bytes, { contentFormat: ContentFormat.OctetStream, etag: pkg.etag, maxSzx: bearerSzx(req, this.d.maxSzx()), block: blk.block });
     if (out.offset < 0) return out.res;
+    if (!this.served.has(token)) this.d.log.info({ deviceId: row.deviceId, offset: out.offset, size: pkg.bytes.length }, 'firmware package download served from offset');
     this.served.set(token, served + out.length);
     this.d.repo.addServed(token, out.length);
     const transfers = this.d.transfers();

@@ -134,8 +134,10 @@ export class Lwm2mService implements Service {
     try {
       for (const reg of this.repo.list()) {
         if (reg.queueMode) continue;
+        // Also for clients mid-update: after a gateway restart their Object 5 observations are re-made here.
         const fw = this.repo.firmware(reg.endpoint);
-        if (fw && ['uri-written', 'downloading', 'downloaded', 'updating'].includes(fw.phase)) continue;
+        const active = fw !== undefined && ['uri-written', 'downloading', 'downloaded', 'updating'].includes(fw.phase);
+        if (active && this.dm?.isObserving(reg.endpoint, '/5/0/3')) continue;
         void this.identify(reg, false, devices, releases);
       }
     } catch (err) {

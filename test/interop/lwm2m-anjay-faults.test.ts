@@ -1,0 +1,81 @@
+/**
+ * The Anjay demo's Object 5 update under faults: the daemon killed with SIGKILL mid-download and started
+ * again (the download resumes where it was, by the same URI and ETag), and 20 % datagram loss in both
+ * directions (CoAP retransmission on both sides carries it through).
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CORPUS_IMAGES } from '../helpers/corpus.ts';
+import type { DaemonProcess } from '../helpers/daemon.ts';
+import type { ClientProcess } from '../helpers/lwm2m-clients.ts';
+import { checkDownload, keepDownload, setupAnjayRollout } from '../helpers/lwm2m-daemon.ts';
+import { LossyProxy } from '../helpers/lossy-proxy.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const image = CORPUS_IMAGES[1]!;
+
+describe('Anjay demo Object 5 update under faults', () => {
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  let daemons: DaemonProcess[] = [];
+  let anjay: ClientProcess | undefined;
+  let proxy: LossyProxy | undefined;
+  afterEach(async () => {
+    await anjay?.stop();
+    for (const d of daemons) await d.stop(5_000);
+    proxy?.close();
+    tmp?.cleanup();
+    daemons = [];
+    anjay = proxy = tmp = undefined;
+  });
+
+  it('resumes the download after the daemon is SIGKILLed mid-transfer and restarted, and the update succeeds', async () => {
+    tmp = tempDir('furrow-anjay-kill-');
+    const s = await setupAnjayRollout(tmp.dir, image);
+    const first = await s.startDaemon();
+    daemons.push(first);
+    // The downloader waits 1 s, doubling, 8 times: long enough to outlive a daemon restart on a loaded box.
+    anjay = await s.startClient(s.port, ['--fwu-ack-timeout', '1', '--fwu-max-retransmit', '8']);
+    await first.waitForMsg('LwM2M client identified');
+    await s.applyRollout();
+    await first.waitForMsg('LwM2M Package URI written', 30_000);
+    const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay);
+    while (statSync(kept).size < 300_000) await sleep(10);
+    first.signal('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    const at = statSync(kept).size;
+    const second = await s.startDaemon();
+    daemons.push(second);
+    expect(second.lines.some((l) => l.msg === 'LwM2M registrations restored from the store')).toBe(true);
+    const resumed = await second.waitForMsg('firmware package download served from offset', 60_000);
+    // Resumed, not restarted: the first block the new daemon serves is where the client had got to.
+    expect(resumed.offset as number).toBeGreaterThan(0);
+    expect(Math.abs((resumed.offset as number) + 16 - at)).toBeLessThan(64 * 1024);
+    const done = await second.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 120_000);
+    expect(done, anjay.output.slice(-2000)).toMatchObject({ msg: 'LwM2M firmware update succeeded' });
+    checkDownload(kept, image);
+  }, 300_000);
+
+  it('updates byte-exact through 20 % datagram loss in both directions', async () => {
+    tmp = tempDir('furrow-anjay-loss-');
+    proxy = await LossyProxy.start(0, 0.2, 16);
+    const lossy = proxy;
+    // The Package URI points at the relay too, so the download crosses the lossy link like the registration.
+    const s = await setupAnjayRollout(tmp.dir, image, { packageUri: () => `coap://127.0.0.1:${lossy.port}` });
+    lossy.serverPort = s.port;
+    const d = await s.startDaemon();
+    daemons.push(d);
+    anjay = await s.startClient(proxy.port, ['--ack-timeout', '0.5', '--max-retransmit', '8', '--fwu-ack-timeout', '0.1', '--fwu-max-retransmit', '12']);
+    await d.waitForMsg('LwM2M client identified', 60_000);
+    await s.applyRollout();
+    await d.waitForMsg('LwM2M Package URI written', 60_000);
+    const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay, 120_000);
+    const done = await d.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 280_000);
+    expect(done, anjay.output.slice(-2000)).toMatchObject({ msg: 'LwM2M firmware update succeeded' });
+    checkDownload(kept, image);
+    const dropped = (proxy.stats.droppedUp + proxy.stats.droppedDown) / (proxy.stats.up + proxy.stats.down);
+    console.log(`20 % loss run: ${JSON.stringify(proxy.stats)} (dropped ${(100 * dropped).toFixed(1)} %)`);
+    expect(dropped).toBeGreaterThan(0.17);
+  }, 300_000);
+});
