@@ -30,6 +30,8 @@ export interface RegistrationDeps {
   log: Logger;
   now: () => number;
   onEvent: (e: RegistrationEvent) => void;
+  /** An endpoint outside the allow-list tried to register (metrics). */
+  onRefused?: (endpoint: string) => void;
 }
 
 export interface RegistrationStats {
@@ -119,6 +121,7 @@ export class RegistrationResource implements Resource {
     if (typeof ep !== 'string' || ep.length === 0) return this.bad(req, 'Register needs ep=<endpoint name>');
     if (!Object.hasOwn(this.d.config().endpoints, ep)) {
       this.stats.refusedUnknown++;
+      this.d.onRefused?.(ep.slice(0, 64));
       this.d.log.warn({ peer: `${req.peer.address}:${req.peer.port}`, endpoint: ep.slice(0, 64) }, 'LwM2M registration refused: endpoint not in lwm2m.endpoints');
       return errorResponse(FORBIDDEN, `endpoint ${ep.slice(0, 64)} is not allowed to register here`);
     }

@@ -98,7 +98,7 @@ export class Lwm2mService implements Service {
       beginTransfer: (dev, id, size, bearer) => this.deps.coap.transferStore?.begin(dev, id, size, bearer),
     });
     this.flow = flow;
-    const reg = new RegistrationResource({ repo, config: () => this.cfg, log: this.log, now: () => this.ctx.clock.now(), onEvent: (e) => this.onRegistration(e, devices, releases) });
+    const reg = new RegistrationResource({ repo, config: () => this.cfg, log: this.log, now: () => this.ctx.clock.now(), onEvent: (e) => this.onRegistration(e, devices, releases), onRefused: (ep) => this.ctx.events.emit('lwm2m.registration', { endpoint: ep, kind: 'refused' }) });
     this.registration = reg;
     server.addResource(reg);
     server.addResource(

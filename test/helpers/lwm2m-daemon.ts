@@ -27,7 +27,7 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   return r.stdout;
 }
 
-export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string } = {}): Promise<AnjaySetup> {
+export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string; metricsPort?: number } = {}): Promise<AnjaySetup> {
   const port = await freeUdpPort();
   const config = join(dir, 'furrow.yaml');
   writeFileSync(
@@ -35,7 +35,7 @@ export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: {
     [
       `data: { dir: ${JSON.stringify(join(dir, 'data'))} }`,
       `coap: { host: 127.0.0.1, port: ${port} }`,
-      'metrics: { port: 0 }',
+      `metrics: { port: ${opts.metricsPort ?? 0} }`,
       'releases: { allowUnsigned: true }',
       'lwm2m:',
       '  offerIntervalSeconds: 1',

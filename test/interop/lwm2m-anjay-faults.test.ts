@@ -57,7 +57,9 @@ describe('Anjay demo Object 5 update under faults', () => {
     checkDownload(kept, image);
   }, 300_000);
 
-  it('updates byte-exact through 20 % datagram loss in both directions', async () => {
+  // Anjay refuses an ACK_TIMEOUT below 1 s, so each of the ~700 lost blocks of a 1.3 MB image costs at
+  // least a second: a quarter of an hour, too long for every run (npm run torture sets FURROW_TORTURE_LONG).
+  it.runIf(process.env.FURROW_TORTURE_LONG === '1')('updates byte-exact through 20 % datagram loss in both directions', async () => {
     tmp = tempDir('furrow-anjay-loss-');
     proxy = await LossyProxy.start(0, 0.2, 16);
     const lossy = proxy;
@@ -66,16 +68,16 @@ describe('Anjay demo Object 5 update under faults', () => {
     lossy.serverPort = s.port;
     const d = await s.startDaemon();
     daemons.push(d);
-    anjay = await s.startClient(proxy.port, ['--ack-timeout', '0.5', '--max-retransmit', '8', '--fwu-ack-timeout', '0.1', '--fwu-max-retransmit', '12']);
-    await d.waitForMsg('LwM2M client identified', 60_000);
+    anjay = await s.startClient(proxy.port, ['--max-retransmit', '8', '--fwu-ack-random-factor', '1', '--fwu-max-retransmit', '12']);
+    await d.waitForMsg("LwM2M client identified", 60_000).catch((e: Error) => { throw new Error(`${e.message}\nanjay: ${anjay!.output.slice(-1500)}\nproxy ${JSON.stringify(proxy!.stats)}`); });
     await s.applyRollout();
     await d.waitForMsg('LwM2M Package URI written', 60_000);
-    const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay, 120_000);
-    const done = await d.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 280_000);
+    const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay, 300_000);
+    const done = await d.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 2_400_000);
     expect(done, anjay.output.slice(-2000)).toMatchObject({ msg: 'LwM2M firmware update succeeded' });
     checkDownload(kept, image);
     const dropped = (proxy.stats.droppedUp + proxy.stats.droppedDown) / (proxy.stats.up + proxy.stats.down);
     console.log(`20 % loss run: ${JSON.stringify(proxy.stats)} (dropped ${(100 * dropped).toFixed(1)} %)`);
     expect(dropped).toBeGreaterThan(0.17);
-  }, 300_000);
+  }, 3_000_000);
 });

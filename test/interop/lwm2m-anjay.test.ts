@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runFurrowInProcess as furrow } from '../helpers/cli.ts';
 import { CORPUS_IMAGES } from '../helpers/corpus.ts';
-import type { DaemonProcess } from '../helpers/daemon.ts';
+import { freeTcpPort, type DaemonProcess } from '../helpers/daemon.ts';
 import type { ClientProcess } from '../helpers/lwm2m-clients.ts';
 import { checkDownload, keepDownload, setupAnjayRollout } from '../helpers/lwm2m-daemon.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -26,7 +26,8 @@ describe('Anjay demo client against the daemon', () => {
   it('registers, is listed as an lwm2m device and is updated by a rollout to the corpus image byte-exact', async () => {
     const ok = (r: { code: number; stdout: string; stderr: string }) => expect(r.code, r.stderr + r.stdout).toBe(0);
     const image = CORPUS_IMAGES[1]!; // WLED 0.14.4
-    const s = await setupAnjayRollout(tmp.dir, image);
+    const metricsPort = await freeTcpPort();
+    const s = await setupAnjayRollout(tmp.dir, image, { metricsPort });
     daemon = await s.startDaemon();
     anjay = await s.startClient(s.port);
     await daemon.waitForMsg('LwM2M client registered');
@@ -52,5 +53,15 @@ describe('Anjay demo client against the daemon', () => {
     const dev = await furrow(['-c', s.config, 'devices', 'show', 'anjay-1', '--json']);
     ok(dev);
     expect(JSON.parse(dev.stdout)).toMatchObject({ id: 'anjay-1', protocol: 'lwm2m', runningVersion: image.version, runningSha256: image.sha256, lastResult: 'ok' });
+    const clients = await furrow(['-c', s.config, 'lwm2m', 'clients', '--json']);
+    ok(clients);
+    expect(JSON.parse(clients.stdout)).toEqual([expect.objectContaining({ endpoint: 'anjay-1', version: '1.1', binding: 'U', firmware: expect.objectContaining({ phase: 'succeeded', fwResult: 1, releaseSha256: image.sha256 }) })]);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^furrow_lwm2m_registrations_total\{kind="registered"\} 1$/m);
+    expect(metrics).toMatch(/^furrow_lwm2m_firmware_total\{phase="succeeded"\} 1$/m);
+    expect(metrics).toMatch(/^furrow_lwm2m_clients 1$/m);
+    const unknown = await furrow(['-c', s.config, 'lwm2m', 'show', 'nobody']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no LwM2M client "nobody"/);
   }, 240_000);
 });

@@ -5,6 +5,7 @@ import { registerDevices } from './devices.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
+import { registerLwm2m } from './lwm2m.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
 import { registerRollout } from './rollout.ts';
@@ -27,4 +28,5 @@ export const registrations: Array<(program: Command) => void> = [
   registerSimulate,
   registerModem,
   registerLora,
+  registerLwm2m,
 ];
