@@ -27,14 +27,14 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   return r.stdout;
 }
 
-export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string; metricsPort?: number } = {}): Promise<AnjaySetup> {
+export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string; metricsPort?: number; coap?: string } = {}): Promise<AnjaySetup> {
   const port = await freeUdpPort();
   const config = join(dir, 'furrow.yaml');
   writeFileSync(
     config,
     [
       `data: { dir: ${JSON.stringify(join(dir, 'data'))} }`,
-      `coap: { host: 127.0.0.1, port: ${port} }`,
+      `coap: { host: 127.0.0.1, port: ${port}${opts.coap ? `, ${opts.coap}` : ''} }`,
       `metrics: { port: ${opts.metricsPort ?? 0} }`,
       'releases: { allowUnsigned: true }',
       'lwm2m:',
