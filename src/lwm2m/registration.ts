@@ -136,7 +136,7 @@ export class RegistrationResource implements Resource {
     if (!l.ok) return l.res;
     if (!l.links) return this.bad(req, 'Register needs the CoRE link list of the objects (Transport §6.2.1)', ep);
     const existing = this.d.repo.byEndpoint(ep);
-    if (!existing && this.d.repo.list().length >= this.d.config().maxRegistrations) return errorResponse(SERVICE_UNAVAILABLE, 'registration table is full; retry later');
+    if (!existing && this.d.repo.count() >= this.d.config().maxRegistrations) return errorResponse(SERVICE_UNAVAILABLE, 'registration table is full; retry later');
     const now = this.d.now();
     const reg: Registration = {
       location: randomBytes(6).toString('base64url'),

@@ -111,6 +111,7 @@ export class Lwm2mService implements Service {
         maxSzx: () => Math.log2(this.ctx.config.coap.maxBlockSize) - 4,
         capFactor: () => this.cfg.transferCapFactor,
         onCapExceeded: (row, served) => flow.capExceeded(row, served),
+        monotonic: () => this.ctx.clock.monotonic(),
       }),
     );
     const restored = repo.list();

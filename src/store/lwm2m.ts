@@ -133,6 +133,10 @@ export class Lwm2mRepo {
     return r ? reg(r) : undefined;
   }
 
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM lwm2m_registrations').get() as { n: number }).n;
+  }
+
   list(): Registration[] {
     return (this.db.prepare('SELECT * FROM lwm2m_registrations ORDER BY endpoint').all() as RawReg[]).map(reg);
   }

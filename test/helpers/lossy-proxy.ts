@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 
 export class LossyProxy {
-  readonly stats = { up: 0, down: 0, droppedUp: 0, droppedDown: 0 };
+  readonly stats = { up: 0, down: 0, droppedUp: 0, droppedDown: 0, bytesUp: 0, bytesDown: 0 };
   private readonly front: Socket = createSocket('udp4');
   private readonly upstream = new Map<string, Socket>();
   private seed: number;
@@ -47,12 +47,14 @@ export class LossyProxy {
       up.bind(0, '127.0.0.1');
       up.on('message', (m) => {
         this.stats.down++;
+        this.stats.bytesDown += m.length;
         if (this.random() < this.loss) this.stats.droppedDown++;
         else this.front.send(m, port, address);
       });
       this.upstream.set(key, up);
     }
     this.stats.up++;
+    this.stats.bytesUp += msg.length;
     if (this.random() < this.loss) this.stats.droppedUp++;
     else up.send(msg, this.serverPort, '127.0.0.1');
   }
