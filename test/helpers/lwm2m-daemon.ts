@@ -18,7 +18,7 @@ export interface AnjaySetup {
   pkgPath: string;
   startDaemon(): Promise<DaemonProcess>;
   startClient(serverPort: number, extra?: string[]): Promise<ClientProcess>;
-  applyRollout(): Promise<void>;
+  applyRollout(extra?: string): Promise<void>;
 }
 
 async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
@@ -27,7 +27,7 @@ async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>):
   return r.stdout;
 }
 
-export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string; metricsPort?: number; coap?: string } = {}): Promise<AnjaySetup> {
+export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: { packageUri?: (port: number) => string; metricsPort?: number; coap?: string; package?: 'image' | 'anjay-demo' } = {}): Promise<AnjaySetup> {
   const port = await freeUdpPort();
   const config = join(dir, 'furrow.yaml');
   writeFileSync(
@@ -39,7 +39,7 @@ export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: {
       'releases: { allowUnsigned: true }',
       'lwm2m:',
       '  offerIntervalSeconds: 1',
-      '  package: anjay-demo',
+      `  package: ${opts.package ?? 'anjay-demo'}`,
       ...(opts.packageUri ? [`  packageUri: ${JSON.stringify(opts.packageUri(port))}`] : []),
       '  endpoints:',
       '    anjay-1: { product: wled, labels: { field: north } }',
@@ -63,9 +63,9 @@ export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: {
       c.send(`set-fw-package-path ${pkgPath}`);
       return c;
     },
-    async applyRollout() {
+    async applyRollout(extra = '') {
       const spec = join(dir, 'rollout.yaml');
-      writeFileSync(spec, `release: { product: wled, version: ${image.version} }\nselect: { devices: [anjay-1] }\nwaves:\n  - { size: rest }\n`);
+      writeFileSync(spec, `release: { product: wled, version: ${image.version} }\nselect: { devices: [anjay-1] }\nwaves:\n  - { size: rest }\n${extra}`);
       await ok(furrow(['-c', config, 'rollout', 'apply', '--yes', spec]));
     },
   };

@@ -6,7 +6,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runFurrowInProcess as furrow } from '../helpers/cli.ts';
 import { CORPUS_IMAGES } from '../helpers/corpus.ts';
 import type { DaemonProcess } from '../helpers/daemon.ts';
 import type { ClientProcess } from '../helpers/lwm2m-clients.ts';
@@ -80,4 +81,31 @@ describe('Anjay demo Object 5 update under faults', () => {
     console.log(`20 % loss run: ${JSON.stringify(proxy.stats)} (dropped ${(100 * dropped).toFixed(1)} %)`);
     expect(dropped).toBeGreaterThan(0.17);
   }, 3_000_000);
+});
+
+describe('an Anjay update that the client rejects', () => {
+  const t = tempDir('furrow-anjay-reject-');
+  let daemon: DaemonProcess | undefined;
+  let client: ClientProcess | undefined;
+  afterAll(async () => {
+    await client?.stop();
+    await daemon?.stop(5_000);
+    t.cleanup();
+  });
+
+  it('maps Update Result 6 (unsupported package type) to a failed member and halts the rollout on its threshold', async () => {
+    // The bare image lacks the demo's ANJAY_FW header: the demo refuses it after the download.
+    const s = await setupAnjayRollout(t.dir, image, { package: 'image' });
+    daemon = await s.startDaemon();
+    client = await s.startClient(s.port);
+    await daemon.waitForMsg('LwM2M client identified');
+    await s.applyRollout('halt: { maxFailureRate: 0, minFinished: 1 }\n');
+    const failed = await daemon.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 120_000);
+    expect(failed).toMatchObject({ msg: 'LwM2M firmware update failed', outcome: 'failed' });
+    expect(failed.reason).toMatch(/Update Result 6: unsupported package type \(package\)/);
+    const halted = await daemon.waitForMsg('rollout halted automatically', 10_000);
+    expect(halted.reason).toBeDefined();
+    const show = await furrow(['-c', s.config, 'devices', 'show', 'anjay-1', '--json']);
+    expect(JSON.parse(show.stdout)).toMatchObject({ lastResult: 'failed', runningVersion: '3.9.0' });
+  }, 240_000);
 });
