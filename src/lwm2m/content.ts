@@ -79,8 +79,10 @@ export function decodeContent(format: number, payload: Buffer, base: string): Re
   if (format === Lwm2mFormat.Tlv || format === Lwm2mFormat.LegacyTlv) {
     const entries = decodeTlv(payload);
     const out: ResourceValue[] = [];
-    // A read of one resource answers with that resource's own TLV: start one level up.
+    // A read of one resource answers with that resource's own TLV: start one level up. A read of an
+    // instance may come wrapped in that instance's TLV (Core §7.4.3.2 allows both).
     if (ids.length >= 3) walkTlv(entries, ids.slice(0, ids.length - 1), out);
+    else if (ids.length === 2 && entries.length > 0 && entries.every((e) => e.kind === 'instance' && e.id === ids[1])) walkTlv(entries, ids.slice(0, 1), out);
     else walkTlv(entries, ids, out);
     return out;
   }

@@ -54,6 +54,12 @@ describe('TLV (Core §7.4.3)', () => {
     ]);
   });
 
+  it('reads an instance answer that comes wrapped in its Object Instance TLV, and refuses another instance', () => {
+    const inner = [{ kind: 'resource' as const, id: 3, value: Buffer.from('1.0') }];
+    expect(decodeContent(Lwm2mFormat.Tlv, encodeTlv([{ kind: 'instance', id: 0, children: inner }]), '/3/0')).toEqual([{ path: '/3/0/3', value: '1.0' }]);
+    expect(() => decodeContent(Lwm2mFormat.Tlv, encodeTlv([{ kind: 'instance', id: 1, children: inner }]), '/3/0')).toThrow(ContentError);
+  });
+
   it('round-trips nested entries, 16-bit identifiers and 24-bit lengths', () => {
     const entries = [{ kind: 'instance' as const, id: 300, children: [{ kind: 'resource' as const, id: 1, value: Buffer.alloc(70_000, 7) }, { kind: 'multiple' as const, id: 2, children: [{ kind: 'resourceInstance' as const, id: 0, value: Buffer.from([1]) }] }] }];
     expect(decodeTlv(encodeTlv(entries))).toEqual(entries);
