@@ -18,7 +18,8 @@ export interface AnjaySetup {
   pkgPath: string;
   startDaemon(): Promise<DaemonProcess>;
   startClient(serverPort: number, extra?: string[]): Promise<ClientProcess>;
-  applyRollout(extra?: string): Promise<void>;
+  /** Applies the rollout; resolves with the plan the CLI printed. */
+  applyRollout(extra?: string): Promise<string>;
 }
 
 async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
@@ -66,7 +67,9 @@ export async function setupAnjayRollout(dir: string, image: CorpusImage, opts: {
     async applyRollout(extra = '') {
       const spec = join(dir, 'rollout.yaml');
       writeFileSync(spec, `release: { product: wled, version: ${image.version} }\nselect: { devices: [anjay-1] }\nwaves:\n  - { size: rest }\n${extra}`);
+      const plan = await ok(furrow(['-c', config, 'rollout', 'plan', spec]));
       await ok(furrow(['-c', config, 'rollout', 'apply', '--yes', spec]));
+      return plan;
     },
   };
 }
