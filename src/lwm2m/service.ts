@@ -42,6 +42,8 @@ export class Lwm2mService implements Service {
   private offerTimer: NodeJS.Timeout | undefined;
   /** Endpoints with an identify/offer under way: a sweep or Update meanwhile does not start a second one. */
   private readonly busy = new Set<string>();
+  /** A Register/Update that came while busy: handled again when the running pass ends (a re-registration after an update must be seen). */
+  private readonly again = new Map<string, { reg: Registration; fresh: boolean }>();
   private packages = new Map<string, { id: string; bytes: Buffer; etag: Buffer }>();
   dm: DeviceManager | undefined;
   flow: FirmwareFlow | undefined;
@@ -194,7 +196,11 @@ export class Lwm2mService implements Service {
   /** Reads /3/0 (Manufacturer, Model, Firmware Version) and hands the client to the firmware flow. */
   private async identify(reg: Registration, fresh: boolean, devices: DeviceRepo, releases: ReleaseRepo): Promise<void> {
     const ep = reg.endpoint;
-    if (this.busy.has(ep)) return;
+    if (this.busy.has(ep)) {
+      const prev = this.again.get(ep);
+      this.again.set(ep, { reg, fresh: fresh || (prev?.fresh ?? false) });
+      return;
+    }
     this.busy.add(ep);
     try {
       const dev = devices.get(ep);
@@ -220,6 +226,9 @@ export class Lwm2mService implements Service {
       this.log.warn({ endpoint: ep, err: (err as Error).message }, 'LwM2M client not identified; tried again at its next Update');
     } finally {
       this.busy.delete(ep);
+      const next = this.again.get(ep);
+      this.again.delete(ep);
+      if (next) void this.identify(next.reg, next.fresh, devices, releases);
     }
   }
 }
