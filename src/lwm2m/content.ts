@@ -4,12 +4,13 @@
  * `{ path, value }`; a write value becomes the payload of the format the client asked for.
  */
 import { parsePath, resourceType, type ResourceType } from './objects.ts';
-import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson } from './senml.ts';
+import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson, type SenmlValue } from './senml.ts';
 import { decodeTlv, encodeTlv, intTlvValue, tlvBool, tlvFloat, tlvInt, type TlvEntry } from './tlv.ts';
 
 export const Lwm2mFormat = { Text: 0, LinkFormat: 40, Opaque: 42, Cbor: 60, SenmlJson: 110, SenmlCbor: 112, Tlv: 11542, Json: 11543, LegacyTlv: 1542 } as const;
 
-export type Lwm2mValue = string | number | boolean | Buffer;
+/** A resource value; SenML's four kinds are LwM2M's (objlnk travels as its "o:i" string). */
+export type Lwm2mValue = SenmlValue;
 
 export interface ResourceValue {
   path: string;

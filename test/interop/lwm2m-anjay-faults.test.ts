@@ -58,11 +58,13 @@ describe('Anjay demo Object 5 update under faults', () => {
     checkDownload(kept, image);
   }, 300_000);
 
-  // Anjay refuses an ACK_TIMEOUT below 1 s, so each of the ~700 lost blocks of a 1.3 MB image costs at
-  // least a second: a quarter of an hour, too long for every run (npm run torture sets FURROW_TORTURE_LONG).
-  it.runIf(process.env.FURROW_TORTURE_LONG === '1')('updates byte-exact through 20 % datagram loss in both directions', async () => {
+  // Anjay refuses an ACK_TIMEOUT below 1 s and doubles it per retransmission, so at 20 % loss each way
+  // (measured: 567 KB of the 1.28 MB image in 20 min) the download needs most of an hour: long mode only
+  // (npm run torture sets FURROW_TORTURE_LONG). FURROW_LWM2M_LOSS picks another loss rate.
+  const loss = Number(process.env.FURROW_LWM2M_LOSS ?? 0.2);
+  it.runIf(process.env.FURROW_TORTURE_LONG === '1')(`updates byte-exact through ${loss * 100} % datagram loss in both directions`, async () => {
     tmp = tempDir('furrow-anjay-loss-');
-    proxy = await LossyProxy.start(0, 0.2, 16);
+    proxy = await LossyProxy.start(0, loss, 16);
     const lossy = proxy;
     // The Package URI points at the relay too, so the download crosses the lossy link like the registration.
     const s = await setupAnjayRollout(tmp.dir, image, { packageUri: () => `coap://127.0.0.1:${lossy.port}` });
@@ -74,13 +76,13 @@ describe('Anjay demo Object 5 update under faults', () => {
     await s.applyRollout();
     await d.waitForMsg('LwM2M Package URI written', 60_000);
     const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay, 300_000);
-    const done = await d.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 2_400_000);
+    const done = await d.waitForMsg(/^LwM2M firmware update (succeeded|failed)$/, 3_300_000);
     expect(done, anjay.output.slice(-2000)).toMatchObject({ msg: 'LwM2M firmware update succeeded' });
     checkDownload(kept, image);
     const dropped = (proxy.stats.droppedUp + proxy.stats.droppedDown) / (proxy.stats.up + proxy.stats.down);
-    console.log(`20 % loss run: ${JSON.stringify(proxy.stats)} (dropped ${(100 * dropped).toFixed(1)} %)`);
-    expect(dropped).toBeGreaterThan(0.17);
-  }, 3_000_000);
+    console.log(`${loss * 100} % loss run: ${JSON.stringify(proxy.stats)} (dropped ${(100 * dropped).toFixed(1)} %)`);
+    expect(dropped).toBeGreaterThan(loss * 0.8);
+  }, 3_600_000);
 });
 
 describe('an Anjay update that the client rejects', () => {
