@@ -60,7 +60,8 @@ describe('Anjay demo Object 5 update under faults', () => {
 
   // Anjay refuses an ACK_TIMEOUT below 1 s and doubles it per retransmission, so at 20 % loss each way
   // (measured: 567 KB of the 1.28 MB image in 20 min) the download needs most of an hour: long mode only
-  // (npm run torture sets FURROW_TORTURE_LONG). FURROW_LWM2M_LOSS picks another loss rate.
+  // (npm run torture sets FURROW_TORTURE_LONG). FURROW_LWM2M_LOSS picks another loss rate: at 0.05 it passes
+  // in about 5 minutes (measured: 144 of 2,764 datagrams dropped).
   const loss = Number(process.env.FURROW_LWM2M_LOSS ?? 0.2);
   it.runIf(process.env.FURROW_TORTURE_LONG === '1')(`updates byte-exact through ${loss * 100} % datagram loss in both directions`, async () => {
     tmp = tempDir('furrow-anjay-loss-');
