@@ -87,17 +87,18 @@ describe('Anjay demo Object 5 update under faults', () => {
 });
 
 describe('an Anjay update that the client rejects', () => {
-  const t = tempDir('furrow-anjay-reject-');
+  let t: ReturnType<typeof tempDir> | undefined;
   let daemon: DaemonProcess | undefined;
   let client: ClientProcess | undefined;
   afterAll(async () => {
     await client?.stop();
     await daemon?.stop(5_000);
-    t.cleanup();
+    t?.cleanup();
   });
 
   it('maps Update Result 6 (unsupported package type) to a failed member and halts the rollout on its threshold', async () => {
     // The bare image lacks the demo's ANJAY_FW header: the demo refuses it after the download.
+    t = tempDir('furrow-anjay-reject-');
     const s = await setupAnjayRollout(t.dir, image, { package: 'image' });
     daemon = await s.startDaemon();
     client = await s.startClient(s.port);
