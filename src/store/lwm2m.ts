@@ -1,4 +1,4 @@
-/** LwM2M state in SQLite (migration 080): client registrations and each client's Object 5 flow. */
+/** LwM2M state in SQLite (migration 090): client registrations and each client's Object 5 flow. */
 import type { Db } from './database.ts';
 
 export interface Registration {

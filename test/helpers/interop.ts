@@ -1,6 +1,7 @@
 /**
  * The third-party LwM2M clients the interop tests drive (../shared/interop, see its README.md), built
- * from their source tarballs once per machine and cached under test/.tmp/interop/<name>-<sha256 prefix>/.
+ * from their source tarballs once per machine and cached under ${XDG_CACHE_HOME:-~/.cache}/furrow/interop/<name>-<sha256 prefix>/
+ * (FURROW_INTEROP_CACHE overrides): outside the checkout, so a fresh clone on the same machine (CI) reuses it.
  * A lock directory keeps parallel test files from building the same client twice; a build that died
  * half-way leaves no `done` marker and is redone. Builds run under `nice` with -j2: the machine is shared.
  *
@@ -15,11 +16,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from './daemon.ts';
 
 export const INTEROP_DIR = resolve(process.env.FURROW_INTEROP ?? resolve(import.meta.dirname, '../../../shared/interop'));
-const CACHE = resolve(REPO_ROOT, 'test/.tmp/interop');
+const CACHE = resolve(
+  process.env.FURROW_INTEROP_CACHE ?? join(process.env.XDG_CACHE_HOME?.startsWith('/') ? process.env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'furrow/interop'),
+);
 
 interface Recipe {
   name: string;
