@@ -18,7 +18,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { REPO_ROOT } from './daemon.ts';
 
 export const INTEROP_DIR = resolve(process.env.FURROW_INTEROP ?? resolve(import.meta.dirname, '../../../shared/interop'));
 const CACHE = resolve(
