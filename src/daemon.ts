@@ -6,6 +6,7 @@ import { ModemBearer } from './bearer/modem.ts';
 import { UdpTransport } from './bearer/udp.ts';
 import { CoapService } from './coap/service.ts';
 import { DeltaService } from './delta/service.ts';
+import { Lwm2mService } from './lwm2m/service.ts';
 import { loadConfig, type Config, type LoadedConfig } from './config/index.ts';
 import type { DaemonContext } from './context.ts';
 import { errorMessage } from './errors.ts';
@@ -81,9 +82,10 @@ function buildServices(ctx: DaemonContext): Service[] {
   // CoAP after the store-backed services; rollout/schedule/delta hand it policy, gate and patches here.
   // Every block asks the rollout engine first (maintenance windows hold in-flight transfers), then the
   // scheduler, which charges what it admits and so must come last.
-  services.push(
-    new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), radio: schedule.scheduler, patches: delta, wrapTransport, ...(modem || ctx.config.lora ? { transports: raw } : {}) }),
-  );
+  const coap = new CoapService(ctx, { policy: multicast ? multicast.policy(rollout.engine) : rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler), radio: schedule.scheduler, patches: delta, wrapTransport, ...(modem || ctx.config.lora ? { transports: raw } : {}) });
+  services.push(coap);
+  // LwM2M (when configured) serves /rd and /fw on CoAP's bearers and asks the same rollout engine.
+  if (ctx.config.lwm2m) services.push(new Lwm2mService(ctx, { coap, policy: rollout.engine }));
   // Stock Wi-Fi devices over HTTPS (when configured): the same engine and gate as CoAP.
   if (ctx.config.http) services.push(new HttpService(ctx, ctx.config.http, { policy: rollout.engine, gate: chainGates(rollout.engine, schedule.scheduler) }));
   // After CoAP, which starts the LoRa bearer they send through.

@@ -23,6 +23,10 @@ export interface FurrowEvents {
   'schedule.budget': { bearer: string; dutyCycleUsed: number; bytesUsed?: number; bytesBudget?: number; queueLength: number };
   /** Rollout engine: device counts of a rollout (all waves so far), emitted when they change. */
   'rollout.progress': { rolloutId: string; wave: number; total: number; updated: number; failed: number; inProgress: number };
+  /** LwM2M server: a client registered, updated its registration, de-registered or expired. */
+  'lwm2m.registration': { endpoint: string; kind: 'registered' | 'updated' | 'deregistered' | 'expired' | 'refused'; reason?: string };
+  /** LwM2M Object 5 flow of one client moved on (src/lwm2m/firmware-flow.ts). */
+  'lwm2m.firmware': { endpoint: string; phase: string; releaseSha256: string; reason?: string };
   /** Daemon: every service started (readiness). */
   'daemon.ready': { services: string[] };
 }

@@ -9,6 +9,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { BAD_OPTION, codeString, EMPTY, INTERNAL_SERVER_ERROR, KNOWN_CRITICAL, NOT_FOUND, Opt, ContentFormat, SERVICE_UNAVAILABLE } from './codes.ts';
 import { decodeMessage, encodeMessage, encodeUint, MessageFormatError, options, type CoapMessage, type CoapOption } from './message.ts';
+import { ClientExchange } from './exchange.ts';
 import { PeerTable, type PeerLimits } from './peers.ts';
 
 export interface CoapRequest {
@@ -65,9 +66,12 @@ export class CoapServer {
   private nextMid = Math.floor(Math.random() * 0x10000);
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Requests this server sends (LwM2M device management); responses to them are matched here. */
+  readonly exchange: ClientExchange;
 
   constructor(private readonly opts: CoapServerOptions) {
     this.peers = new PeerTable(opts.limits);
+    this.exchange = new ClientExchange(() => this.mid(), opts.log);
   }
 
   setLimits(limits: PeerLimits): void {
@@ -102,6 +106,7 @@ export class CoapServer {
 
   stop(): void {
     this.running = false;
+    this.exchange.stop();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.peers.clear();
@@ -150,13 +155,18 @@ export class CoapServer {
       return;
     }
     if (msg.code === EMPTY) {
-      // RFC 7252 §4.3: an Empty CON is a ping, answered with RST. Empty ACK/RST: we never send CONs.
+      // RFC 7252 §4.3: an Empty CON is a ping, answered with RST. Empty ACK/RST answer our own CONs.
       if (msg.type === 'CON') this.send(t, rst(msg.messageId), peer);
+      else this.exchange.handle(msg, peer, t);
       return;
     }
-    if (msg.code >> 5 !== 0 || msg.type === 'ACK' || msg.type === 'RST') {
-      // A response, or a request in an ACK/RST: this server sends no requests, so nothing matches it.
-      if (msg.type === 'CON') this.send(t, rst(msg.messageId), peer);
+    if (msg.code >> 5 !== 0) {
+      // A response: to a request this server sent (the exchange matches it), or unsolicited (RST if CON).
+      this.exchange.handle(msg, peer, t);
+      return;
+    }
+    if (msg.type === 'ACK' || msg.type === 'RST') {
+      // A request in an ACK/RST is malformed.
       return;
     }
     const cached = this.peers.cachedReply(key, msg.messageId);
@@ -192,7 +202,8 @@ export class CoapServer {
     this.send(t, bytes, peer);
   }
 
-  private mid(): number {
+  /** The next message ID, shared by replies and the requests the exchange sends (one space per peer). */
+  mid(): number {
     this.nextMid = (this.nextMid + 1) & 0xffff;
     return this.nextMid;
   }

@@ -96,6 +96,11 @@ export class CoapService implements Service {
     return this.transports;
   }
 
+  /** The message layer, for modules that add resources or send requests (src/lwm2m). */
+  get coapServer(): CoapServer | undefined {
+    return this.server;
+  }
+
   get transferStore(): TransferStore | undefined {
     return this.transfers;
   }

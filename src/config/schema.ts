@@ -3,6 +3,7 @@ import { loraConfigSchema } from '../bearer/lora/config.ts';
 import { coapConfigSchema } from '../coap/config.ts';
 import { deltaConfigSchema } from '../delta/config.ts';
 import { httpConfigSchema } from '../http/config.ts';
+import { lwm2mConfigSchema } from '../lwm2m/config.ts';
 import { modemConfigSchema } from '../modem/config.ts';
 import { rolloutsConfigSchema } from '../rollout/config.ts';
 import { scheduleConfigSchema } from '../schedule/config.ts';
@@ -59,6 +60,7 @@ export const configSchema = z
     modem: modemConfigSchema.nullable().default(null),
     lora: loraConfigSchema.nullable().default(null).describe('LoRaWAN bearer through ChirpStack v4; null = no LoRa'),
     http: httpConfigSchema.nullable().default(null).describe('HTTPS server for stock ESP32 Wi-Fi devices; null = off'),
+    lwm2m: lwm2mConfigSchema.nullable().default(null),
   })
   .describe('furrow gateway configuration');
 

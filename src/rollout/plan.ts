@@ -123,8 +123,9 @@ export function planRollout(
   }
   const members = assignWaves(spec.id, selected.map((d) => d.id), sizes);
   const byId = new Map(selected.map((d) => [d.id, d]));
+  // A stock LwM2M client (src/lwm2m/LWM2M.md) downloads the full image through Object 5, never a patch.
   const choiceFor = (d: DeviceRow): PatchChoice =>
-    (d.runningSha256 ? opts.patches(d.runningSha256, rel.sha256) : undefined) ?? { kind: 'full', size: rel.size, built: false };
+    d.protocol === 'lwm2m' ? { kind: 'full', size: rel.size, built: true } : ((d.runningSha256 ? opts.patches(d.runningSha256, rel.sha256) : undefined) ?? { kind: 'full', size: rel.size, built: false });
 
   const waves: PlanWave[] = spec.waves.map((w, i) => ({ index: i, name: w.name ?? (i === 0 ? 'canary' : `wave-${i}`), size: sizes[i]!, soakMs: w.soak, deviceIds: [], bytes: 0 }));
   const sources = new Map<string, PlanSource>();
@@ -134,8 +135,8 @@ export function planRollout(
     const choice = choiceFor(d);
     waves[m.wave]!.deviceIds.push(d.id);
     waves[m.wave]!.bytes += choice.size;
-    const key = d.runningSha256 ?? 'unknown';
-    const s = sources.get(key) ?? { fromSha256: d.runningSha256, fromVersion: d.runningVersion ?? '?', devices: 0, choice };
+    const key = `${d.protocol}|${d.runningSha256 ?? 'unknown'}`;
+    const s = sources.get(key) ?? { fromSha256: d.runningSha256, fromVersion: `${d.runningVersion ?? '?'}${d.protocol === 'lwm2m' ? ' (LwM2M Object 5)' : ''}`, devices: 0, choice };
     s.devices++;
     sources.set(key, s);
     const bearer = d.bearer ?? 'unknown';

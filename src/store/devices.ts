@@ -15,6 +15,8 @@ export interface DeviceRow {
   bearer: string | null;
   createdAt: number;
   lastSeenAt: number | null;
+  /** 'furrow' (the C component) or 'lwm2m' (a stock LwM2M client, src/lwm2m/). */
+  protocol: string;
 }
 
 interface RawDevice {
@@ -32,9 +34,10 @@ interface RawDevice {
   bearer: string | null;
   created_at: number;
   last_seen_at: number | null;
+  protocol: string;
 }
 
-const COLUMNS = `id, product, hw_rev, labels, running_sha256, running_version, boot_slot, last_result, rsrp, snr, battery, bearer, created_at, last_seen_at`;
+const COLUMNS = `id, product, hw_rev, labels, running_sha256, running_version, boot_slot, last_result, rsrp, snr, battery, bearer, created_at, last_seen_at, protocol`;
 
 function toRow(r: RawDevice): DeviceRow {
   let labels: Record<string, string> = {};
@@ -58,6 +61,7 @@ function toRow(r: RawDevice): DeviceRow {
     bearer: r.bearer,
     createdAt: r.created_at,
     lastSeenAt: r.last_seen_at,
+    protocol: r.protocol,
   };
 }
 
@@ -68,6 +72,7 @@ export interface NewDevice {
   labels?: Record<string, string>;
   deviceKey?: Buffer;
   runningSha256?: string;
+  protocol?: 'furrow' | 'lwm2m';
 }
 
 /** The fleet: who the devices are and what they last told us. Keys are read separately (identity). */
@@ -77,10 +82,10 @@ export class DeviceRepo {
   add(d: NewDevice, now: number): void {
     this.db
       .prepare(
-        `INSERT INTO devices (id, product, hw_rev, labels, device_key, running_sha256, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO devices (id, product, hw_rev, labels, device_key, running_sha256, created_at, protocol)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(d.id, d.product, d.hwRev ?? null, JSON.stringify(d.labels ?? {}), d.deviceKey ?? null, d.runningSha256 ?? null, now);
+      .run(d.id, d.product, d.hwRev ?? null, JSON.stringify(d.labels ?? {}), d.deviceKey ?? null, d.runningSha256 ?? null, now, d.protocol ?? 'furrow');
   }
 
   get(id: string): DeviceRow | undefined {

@@ -21,6 +21,8 @@ export class TelemetryMetrics {
   readonly rolloutDevices;
   readonly rolloutProgress;
   readonly rolloutWave;
+  readonly lwm2mRegistrations;
+  readonly lwm2mFirmware;
 
   constructor(db: Db, outbox: Outbox, state: TelemetryState, now: () => number) {
     const registers = [this.registry];
@@ -42,7 +44,19 @@ export class TelemetryMetrics {
     this.rolloutProgress = new Gauge({ name: 'furrow_rollout_progress_ratio', help: 'Updated devices / devices in the rollout', labelNames: ['rollout'], registers });
     this.rolloutWave = new Gauge({ name: 'furrow_rollout_wave', help: 'Current wave of a rollout', labelNames: ['rollout'], registers });
 
+    this.lwm2mRegistrations = new Counter({ name: 'furrow_lwm2m_registrations_total', help: 'LwM2M registration events (registered, updated, deregistered, expired, refused = endpoint not allowed)', labelNames: ['kind'], registers });
+    this.lwm2mFirmware = new Counter({ name: 'furrow_lwm2m_firmware_total', help: 'LwM2M Object 5 flow steps (uri-written, downloading, downloaded, updating, succeeded, failed)', labelNames: ['phase'], registers });
+
     const q = (sql: string) => db.prepare(sql);
+    const countLwm2m = q('SELECT count(*) AS n FROM lwm2m_registrations');
+    new Gauge({
+      name: 'furrow_lwm2m_clients',
+      help: 'LwM2M clients registered now (from the store)',
+      registers,
+      collect() {
+        this.set((countLwm2m.get() as { n: number }).n);
+      },
+    });
     const transfersByState = q('SELECT state, count(*) AS n FROM transfers GROUP BY state');
     const bytesByBearer = q("SELECT coalesce(bearer, 'unknown') AS bearer, sum(bytes_served) AS n FROM transfers GROUP BY 1");
     const rolloutsByState = q('SELECT state, count(*) AS n FROM rollouts GROUP BY state');

@@ -44,6 +44,8 @@ export class TelemetryRecorder implements Service {
       this.state.budgets.set(p.bearer, { ...p, at: this.ctx.clock.now() });
       this.metrics.onBudget(p);
     });
+    this.listen('lwm2m.registration', (p) => this.metrics.lwm2mRegistrations.inc({ kind: p.kind }));
+    this.listen('lwm2m.firmware', (p) => this.metrics.lwm2mFirmware.inc({ phase: p.phase }));
     this.listen('daemon.ready', () => {
       this.state.ready = true;
     });

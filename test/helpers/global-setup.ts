@@ -16,6 +16,7 @@ const REQUIRED: Array<{ bin: string; pkg: string; file?: string }> = [
   { bin: 'socat', pkg: 'socat' }, // modem emulator's pty (test/helpers/modem-emulator)
   { bin: 'gcc', pkg: 'gcc' }, // firmware/ host builds (furrow-device, C test drivers)
   { bin: 'make', pkg: 'make' },
+  { bin: 'cmake', pkg: 'cmake' }, // builds the interop LwM2M clients (test/helpers/interop.ts: Anjay, Wakaama)
   { bin: 'xz', pkg: 'xz-utils' }, // reference LZMA1 encoder for the C decoder tests
   { bin: 'bzip2', pkg: 'bzip2' }, // delta: reads the control block of bsdiff-node's BSDIFF40 output
   { bin: 'riscv64-unknown-elf-gcc', pkg: 'gcc-riscv64-unknown-elf' }, // firmware size check (ESP32-C3)

@@ -53,6 +53,6 @@ describe('provisioning with the CLI and checking in to the real daemon', () => {
     const d = JSON.parse(show.stdout) as Record<string, unknown>;
     expect(d).toMatchObject({ id: 'probe-9', product: 'soil-probe', labels: { field: 'north' }, runningSha256: running, runningVersion: '1.0.0', rsrp: -101, bearer: 'udp' });
     const list = await runFurrow(['-c', file, 'devices', 'list']);
-    expect(list.stdout).toMatch(/probe-9\s+soil-probe\s+1\.0\.0/);
+    expect(list.stdout).toMatch(/probe-9\s+soil-probe\s+furrow\s+1\.0\.0/);
   });
 });

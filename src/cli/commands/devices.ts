@@ -34,6 +34,7 @@ function describe(d: DeviceRow & { http?: { mac: string | null; token: string | 
     ['battery', d.battery === null ? '-' : `${d.battery} mV`],
     ['bearer', d.bearer ?? '-'],
     ...(d.http?.mac ? ([['mac', d.http.mac], ['ota url path', `/ota/${d.http.token}`]] as Array<[string, string]>) : []),
+    ['protocol', d.protocol],
     ['added', ago(d.createdAt)],
     ['last seen', ago(d.lastSeenAt)],
   ];
@@ -89,8 +90,8 @@ export function registerDevices(program: Command): void {
         }
         process.stdout.write(
           table(
-            ['ID', 'PRODUCT', 'VERSION', 'RUNNING', 'RESULT', 'RSRP', 'BEARER', 'LAST SEEN'],
-            rows.map((d) => [d.id, d.product, d.runningVersion ?? '-', d.runningSha256?.slice(0, 12) ?? '-', d.lastResult ?? '-', d.rsrp ?? '-', d.bearer ?? '-', ago(d.lastSeenAt)]),
+            ['ID', 'PRODUCT', 'PROTOCOL', 'VERSION', 'RUNNING', 'RESULT', 'RSRP', 'BEARER', 'LAST SEEN'],
+            rows.map((d) => [d.id, d.product, d.protocol, d.runningVersion ?? '-', d.runningSha256?.slice(0, 12) ?? '-', d.lastResult ?? '-', d.rsrp ?? '-', d.bearer ?? '-', ago(d.lastSeenAt)]),
           ) + '\n',
         );
       });

@@ -10,6 +10,7 @@ import { registerInit } from './init.ts';
 import { registerKeys } from './keys.ts';
 import { registerKeysGateway } from './keys-gateway.ts';
 import { registerLora } from './lora.ts';
+import { registerLwm2m } from './lwm2m.ts';
 import { registerModem } from './modem.ts';
 import { registerRelease } from './release.ts';
 import { registerRemove } from './remove.ts';
@@ -40,4 +41,5 @@ export const registrations: Array<(program: Command) => void> = [
   registerRemove,
   registerGc,
   registerBackup,
+  registerLwm2m,
 ];
