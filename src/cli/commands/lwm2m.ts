@@ -13,6 +13,7 @@ export function registerLwm2m(program: Command): void {
   lw.command('clients')
     .description('registered LwM2M clients with their lifetime, binding and firmware update phase')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ furrow lwm2m clients --json')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new Lwm2mRepo(db);
@@ -37,6 +38,7 @@ export function registerLwm2m(program: Command): void {
   lw.command('show <endpoint>')
     .description('one client: registration, objects, Object 5 flow')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  $ furrow lwm2m show valve-07    # registration, objects, Object 5 state and result')
     .action(async (endpoint: string, opts: { json?: boolean }, cmd: Command) => {
       await withStore(cmd, ({ db }) => {
         const repo = new Lwm2mRepo(db);
