@@ -68,7 +68,7 @@ describe('README operator walkthrough', () => {
     // says which of the two is true.
     expect(out).toMatch(/^patches: (the running daemon is building the full image|none built yet \(no daemon answers at )/m);
     expect(out).toMatch(/built: soil-probe 1\.4\.1 → 1\.4\.2 {2}delta/);
-    expect(out).toMatch(/^probe-0001 +soil-probe +1\.4\.1 /m);
+    expect(out).toMatch(/^probe-0001 +soil-probe +furrow +1\.4\.1 /m);
     expect(out).toMatch(/will be created \(2 devices in 2 waves\)/);
     expect(out).toContain('the running daemon picks it up within a second');
     expect(out).toMatch(/canary +\[#+\] +1\/1 +ok +soaking/);

@@ -39,7 +39,7 @@ describe('Anjay demo client against the daemon', () => {
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: 'anjay-1', product: 'wled', protocol: 'lwm2m', runningVersion: '3.9.0' })]);
 
     const plan = await s.applyRollout();
-    expect(plan).toMatch(/3\.9\.0 \(LwM2M Object 5\)\s+\S+\s+1 devices\s+full image/);
+    expect(plan).toMatch(/3\.9\.0 \(LwM2M Object 5\)\s+\S+\s+1 device\s+full image/);
     await daemon.waitForMsg('LwM2M Package URI written', 30_000);
     const kept = await keepDownload(s.pkgPath, join(tmp.dir, 'downloaded.bin'), anjay);
     await daemon.waitForMsg('LwM2M firmware Update executed', 120_000);
