@@ -188,7 +188,7 @@ function withSecureVersion(corpusFile: string, n: number): string {
   const old = img.subarray(36, 40);
   const neu = Buffer.alloc(4);
   neu.writeUInt32LE(n);
-  for (let i = 0; i < 4; i++) img[csum] ^= old[i]! ^ neu[i]!;
+  for (let i = 0; i < 4; i++) img[csum] = img[csum]! ^ old[i]! ^ neu[i]!;
   neu.copy(img, 36);
   if (img[23] === 1) createHash('sha256').update(img.subarray(0, csum + 1)).digest().copy(img, csum + 1);
   mkdirSync(resolve(file, '..'), { recursive: true });
