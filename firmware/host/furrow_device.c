@@ -408,6 +408,9 @@ int main(int argc, char **argv)
             return 3;
         }
         ev(NULL, "bootloader", why, (uint32_t)running, 0);
+#ifdef FURROW_DEVICE_ESP
+        cfg.secure_version = furrow_port_esp_secure_version(cfg.secure_version); /* as app_main does */
+#endif
         if ((r = furrow_update_boot(&upd, &port, &cfg)) != 0) {
             ev(NULL, "error", furrow_strerror(r), (uint32_t)-r, 0);
             return 1;

@@ -76,6 +76,10 @@ compile() { # NAME SRC [extra -I]
 CORE=$FW/components/furrow_ota
 rm -f "$OUT"/*.o "$OUT"/*.d
 compile furrow_port_esp "${1:-$CORE/port/esp_idf/furrow_port_esp.c}" -I"$CORE/include" -I"$CORE/port/esp_idf"
+# with hardware anti-rollback (sdkconfig: BOOTLOADER_APP_ANTI_ROLLBACK=y and what Kconfig sets with it on
+# the C3): the eFuse secure-version calls and esp_ota_get_partition_description
+compile furrow_port_esp_anti_rollback "${1:-$CORE/port/esp_idf/furrow_port_esp.c}" -I"$CORE/include" -I"$CORE/port/esp_idf" \
+    -DCONFIG_BOOTLOADER_APP_ANTI_ROLLBACK=1 -DCONFIG_BOOTLOADER_APP_SECURE_VERSION=0 -DCONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD=16
 compile farm_sensor_main "${2:-$FW/examples/farm-sensor/main/main.c}" -I"$CORE/include" -I"$CORE/port/esp_idf"
 # the headers those two compiles read from the fixture (what a CI copy of the fixture must hold)
 cat "$OUT"/*.d | tr ' \\' '\n\n' | grep -F "$FIX/" | sed "s|^$FIX/||" | LC_ALL=C sort -u >"$OUT/headers-used.txt"

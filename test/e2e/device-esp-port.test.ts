@@ -4,9 +4,12 @@
  * argument checks, error returns and asserts as ESP-IDF v5.5.3) as build/furrow-device-esp, driven
  * through whole updates against the real gateway: otadata, bootloader and NVS are the model's.
  */
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CORPUS_PAIRS } from '../helpers/corpus.ts';
+import { CORPUS_PAIRS, readCorpus } from '../helpers/corpus.ts';
+import { ROOT } from '../unit/firmware/fw.ts';
 import { readSlot, runDevice, startWorld, worldPerTest, type DeviceRun } from './device-harness.ts';
 
 const ESP = 'furrow-device-esp';
@@ -166,4 +169,116 @@ describe('the ESP-IDF port on the host model of ESP-IDF', () => {
     expect(small.chunks).toBeGreaterThan(15);
     console.log(`power every ${CUT} ops: 1 MiB chunks: no chunk applied in ${big.runs} power-ups; 64 KiB chunks: done after ${small.runs} power-ups`);
   }, 300_000);
+});
+
+/**
+ * An ESP32 image as a release built with CONFIG_BOOTLOADER_APP_SECURE_VERSION=n: its esp_app_desc_t
+ * (offset 32) says n, the XOR checksum and the appended SHA-256 are redone, so it still verifies.
+ * Written under test/.tmp, named by the original's digest, so the patch cache keyed by path stays right.
+ */
+function withSecureVersion(corpusFile: string, n: number): string {
+  const img = Buffer.from(readCorpus(corpusFile));
+  const digest = createHash('sha256').update(img).digest('hex').slice(0, 16);
+  const file = resolve(ROOT, 'test/.tmp/esp-secure-version', `${digest}-sv${n}.bin`);
+  if (existsSync(file)) return file;
+  expect(img.readUInt32LE(32)).toBe(0xabcd5432); // ESP_APP_DESC_MAGIC_WORD
+  let pos = 24;
+  for (let s = 0; s < img[1]!; s++) pos += 8 + img.readUInt32LE(pos + 4);
+  const csum = ((pos + 16) & ~15) - 1;
+  const old = img.subarray(36, 40);
+  const neu = Buffer.alloc(4);
+  neu.writeUInt32LE(n);
+  for (let i = 0; i < 4; i++) img[csum] = img[csum]! ^ old[i]! ^ neu[i]!;
+  neu.copy(img, 36);
+  if (img[23] === 1) createHash('sha256').update(img.subarray(0, csum + 1)).digest().copy(img, csum + 1);
+  mkdirSync(resolve(file, '..'), { recursive: true });
+  writeFileSync(`${file}.${process.pid}.tmp`, img);
+  renameSync(`${file}.${process.pid}.tmp`, file);
+  return file;
+}
+
+/** A flash directory whose model eFuse secure version is already burned to n. */
+function flashWithEfuse(n: number): string {
+  const dir = w.flash();
+  mkdirSync(dir, { recursive: true });
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(n);
+  writeFileSync(join(dir, 'efuse_secure_version.bin'), v);
+  return dir;
+}
+
+const efuseOf = (dir: string) => {
+  const f = join(dir, 'efuse_secure_version.bin');
+  return existsSync(f) ? readFileSync(f).readUInt32LE(0) : 0;
+};
+
+describe('the ESP-IDF port with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK (eFuse secure version)', () => {
+  const runAr = (args: string[]) => runDevice(args, 'furrow-device-esp-ar');
+
+  it('refuses a manifest whose secure version is below the eFuse counter before a byte of the slot is written', async () => {
+    const world = await w.start({ from: PAIR.from, to: PAIR.to, secureVersion: 1 });
+    const dir = flashWithEfuse(2);
+    const r = await runAr(world.deviceArgs(dir));
+    noViolation(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(world.reports[0]).toEqual({ status: 'failed', reason: "manifest: secure version lower than the device's" });
+    expect(r.events.some((e) => e.event === 'chunk' || e.event === 'applied')).toBe(false);
+    const slot1 = existsSync(join(dir, 'slot1.bin')) ? readSlot(dir, 1, world.toImage.length) : Buffer.alloc(0);
+    expect(slot1.every((b) => b === 0xff)).toBe(true);
+    expect(efuseOf(dir)).toBe(2);
+  });
+
+  it('refuses such a manifest too when the stored state counter lags the eFuse (the eFuse is the floor)', async () => {
+    // a first update leaves a state blob whose counter is 0 (refused at the boot slot: app_desc 0 != 1)
+    const first = await w.start({ from: PAIR.from, to: PAIR.to, secureVersion: 1 });
+    const dir = w.flash();
+    const a = await runAr(first.deviceArgs(dir, ['--max-wakes', '2']));
+    expect(a.events.filter((e) => e.event === 'idle').map((e) => e.b)).toContain(0);
+    await first.stop();
+    // then the eFuse is at 2 (burned by an image NVS never heard of); another patch is offered
+    writeFileSync(join(dir, 'efuse_secure_version.bin'), Buffer.from([2, 0, 0, 0]));
+    const world = await w.start({ from: PAIR.from, to: PAIR.to, secureVersion: 1, chunkSize: 64 * 1024 });
+    const r = await runAr(world.deviceArgs(dir));
+    noViolation(r);
+    expect(world.reports[0]).toEqual({ status: 'failed', reason: "manifest: secure version lower than the device's" });
+    expect(r.events.some((e) => e.event === 'chunk' || e.event === 'applied')).toBe(false);
+  });
+
+  it('refuses an image whose esp_app_desc_t.secure_version is not the release statement\'s, and never boots it', async () => {
+    // the corpus image was built without CONFIG_BOOTLOADER_APP_SECURE_VERSION: its app_desc says 0
+    const world = await w.start({ from: PAIR.from, to: PAIR.to, secureVersion: 1 });
+    const dir = w.flash();
+    const r = await runAr(world.deviceArgs(dir));
+    noViolation(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events.some((e) => e.event === 'applied')).toBe(true);
+    expect(r.stderr).toMatch(/image secure_version 0 is not the release statement's 1/);
+    expect(world.reports[0]).toEqual({ status: 'failed', reason: 'set boot slot: release statement does not match the manifest' });
+    expect(r.events.filter((e) => e.event === 'bootloader').every((e) => e.a === 0)).toBe(true);
+    expect(efuseOf(dir)).toBe(0);
+  });
+
+  it('updates to an image with a higher secure version and burns the eFuse only when the new image is confirmed', async () => {
+    const to = withSecureVersion(PAIR.to, 3);
+    const failing = await w.start({ from: PAIR.from, to, secureVersion: 3 });
+    const rolled = w.flash();
+    const bad = await runAr(failing.deviceArgs(rolled, ['--fail-self-test']));
+    noViolation(bad);
+    expect(bad.events.filter((e) => e.event === 'bootloader').map((e) => e.a)).toEqual([0, 1, 0]);
+    expect(failing.reports[0]).toEqual({ status: 'rolled_back', reason: 'self-test failed' });
+    expect(efuseOf(rolled)).toBe(0); // booted on trial, never confirmed: nothing burned
+    await failing.stop();
+
+    const world = await w.start({ from: PAIR.from, to, secureVersion: 3 });
+    const dir = flashWithEfuse(1);
+    const r = await runAr(world.deviceArgs(dir));
+    noViolation(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.event === 'bootloader').map((e) => e.a)).toEqual([0, 1]);
+    expect(r.events.some((e) => e.event === 'confirmed')).toBe(true);
+    expect(Buffer.compare(readSlot(dir, 1, world.toImage.length), world.toImage)).toBe(0);
+    expect(world.reports.map((x) => x.status)).toEqual(['booted']);
+    expect(efuseOf(dir)).toBe(3);
+    expect(r.stderr).toMatch(/secure_version burned to 3/);
+  });
 });

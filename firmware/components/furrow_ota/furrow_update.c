@@ -276,8 +276,8 @@ static int do_switch(struct furrow_update *u)
         return fail(u, r, "verify");
     if (furrow_digest_cmp(sha, u->st.m.result_sha))
         return fail(u, FURROW_ERR_RESULT_DIGEST, "verify");
-    if (u->port->boot_set(u->port->arg, u->st.target))
-        return fail(u, FURROW_ERR_IO, "set boot slot");
+    if ((r = u->port->boot_set(u->port->arg, u->st.target)) != 0)
+        return fail(u, r, "set boot slot"); /* a FURROW_ERR_*: -1 is FURROW_ERR_IO */
     set_phase(u, FURROW_PH_TRIAL);
     event(u, "reboot", "new image", u->st.target, 0);
     return FURROW_ACT_REBOOT;

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "esp_idf_fake.h"
+#include "esp_efuse.h"
 #include "esp_image_format.h"
 #include "esp_ota_ops.h"
 #include "esp_partition.h"
@@ -306,6 +307,46 @@ static esp_err_t image_validate(const esp_partition_t *p)
     return esp_image_verify(ESP_IMAGE_VERIFY, &pos, &meta) == ESP_OK ? ESP_OK : ESP_ERR_OTA_VALIDATE_FAILED;
 }
 
+/* ---- eFuse secure version (components/efuse/src/esp_efuse_fields.c): a field of bits that are only
+ * ever burned, so the value only rises; kept in a file beside the flash ---- */
+
+static const char efuse_file[] = "efuse_secure_version.bin";
+
+uint32_t esp_efuse_read_secure_version(void)
+{
+    uint32_t v = 0;
+    if (host_blob_load(fl, efuse_file, &v, sizeof v) != (int)sizeof v)
+        v = 0; /* a new chip: no bit burned */
+    return v;
+}
+
+bool esp_efuse_check_secure_version(uint32_t secure_version)
+{
+    return secure_version >= esp_efuse_read_secure_version();
+}
+
+esp_err_t esp_efuse_update_secure_version(uint32_t secure_version)
+{
+    if (secure_version <= esp_efuse_read_secure_version())
+        return ESP_OK;
+    fprintf(stderr, "I efuse: secure_version burned to %u\n", (unsigned)secure_version);
+    return host_blob_store(fl, efuse_file, &secure_version, sizeof secure_version) ? ESP_FAIL : ESP_OK;
+}
+
+/* esp_ota_ops.c: the app_desc after the image header and the first segment header */
+esp_err_t esp_ota_get_partition_description(const esp_partition_t *partition, esp_app_desc_t *app_desc)
+{
+    esp_err_t e;
+    if (!partition || !app_desc)
+        return ESP_ERR_INVALID_ARG;
+    if (partition->type != ESP_PARTITION_TYPE_APP)
+        return ESP_ERR_NOT_SUPPORTED;
+    e = esp_partition_read(partition, 24 + 8, app_desc, sizeof *app_desc);
+    if (e != ESP_OK)
+        return e;
+    return app_desc->magic_word == ESP_APP_DESC_MAGIC_WORD ? ESP_OK : ESP_ERR_NOT_FOUND;
+}
+
 esp_err_t esp_ota_set_boot_partition(const esp_partition_t *partition)
 {
     ota_entry od[2];
@@ -318,6 +359,20 @@ esp_err_t esp_ota_set_boot_partition(const esp_partition_t *partition)
         return ESP_ERR_OTA_VALIDATE_FAILED;
     if (!is_ota_partition(partition))
         return ESP_ERR_INVALID_ARG;
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+    {
+        /* esp_ota_ops.c: a lower app secure_version than the eFuse's erases the partition */
+        esp_app_desc_t d;
+        esp_err_t e = esp_ota_get_partition_description(partition, &d);
+        if (e != ESP_OK)
+            return e;
+        if (!esp_efuse_check_secure_version(d.secure_version)) {
+            fprintf(stderr, "E esp_ota_ops: secure version is lower than stored in efuse. Partition will be erased.\n");
+            e = esp_partition_erase_range(partition, 0, partition->size);
+            return e != ESP_OK ? e : ESP_ERR_OTA_SMALL_SEC_VER;
+        }
+    }
+#endif
     /* esp_rewrite_ota_data: the next sequence number that maps to this slot, in the other sector,
      * state NEW (set_new_state_otadata with rollback enabled) */
     sub = (uint32_t)(partition->subtype & 0x0F);
@@ -352,7 +407,18 @@ esp_err_t esp_ota_mark_app_valid_cancel_rollback(void)
     if (od[a].ota_state == ESP_OTA_IMG_VALID)
         return ESP_OK;
     od[a].ota_state = ESP_OTA_IMG_VALID;
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+    {
+        /* esp_ota_set_anti_rollback(): the running app's secure_version is burned after otadata says VALID */
+        esp_app_desc_t d;
+        esp_err_t e = od_write(&od[a], a);
+        if (e == ESP_OK)
+            e = esp_ota_get_partition_description(esp_ota_get_running_partition(), &d);
+        return e == ESP_OK ? esp_efuse_update_secure_version(d.secure_version) : e;
+    }
+#else
     return od_write(&od[a], a);
+#endif
 }
 
 static void esp_restart(void)

@@ -45,7 +45,10 @@ struct furrow_port {
 
     /* --- boot control (esp_ota_* on the ESP32) --- */
     int (*running_slot)(void *arg);
-    /** Validates the image in slot and makes it the next boot (esp_ota_set_boot_partition). */
+    /**
+     * Validates the image in slot and makes it the next boot (esp_ota_set_boot_partition). 0, or a
+     * FURROW_ERR_* the update is refused with (-1 = FURROW_ERR_IO, retried as transient).
+     */
     int (*boot_set)(void *arg, int slot);
     /** Marks the running image valid (esp_ota_mark_app_valid_cancel_rollback). */
     int (*boot_confirm)(void *arg);

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "esp_app_desc.h"
 #include "esp_event.h"
 #include "esp_log.h"
 #include "esp_netif.h"
@@ -33,7 +34,7 @@ static int self_test(void)
 void app_main(void)
 {
     static struct furrow_port port;
-    static const struct furrow_config cfg = {
+    static struct furrow_config cfg = {
         .device_id = "sensor-1",
         .product = "farm-sensor",
         .key = device_key,
@@ -58,6 +59,9 @@ void app_main(void)
     ESP_ERROR_CHECK(esp_event_loop_create_default());
     /* ... bring the network up here (example_connect() in ESP-IDF examples) ... */
 
+    /* used while no state is stored: this image's secure version, and with
+     * CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK never below the eFuse's */
+    cfg.secure_version = furrow_port_esp_secure_version(esp_app_get_description()->secure_version);
     if (furrow_port_esp_init(&port, GATEWAY, self_test) != ESP_OK || furrow_update_boot(&upd, &port, &cfg) != 0) {
         ESP_LOGE(TAG, "furrow init failed; sleeping");
     } else {

@@ -20,6 +20,16 @@
  * Flash encryption: esp_partition_write() encrypts on an encrypted partition and then needs 16-byte
  * aligned offsets and lengths; the core writes 256-byte pages except at a chunk's end, so with flash
  * encryption chunk outputs must be multiples of 16 bytes (the encoder's chunk boundaries are 4 KB units).
+ *
+ * Anti-rollback with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK: the eFuse secure version is the floor, not
+ * only the counter in the state blob (which erasing NVS resets). state_load raises a stored blob's
+ * counter to esp_efuse_read_secure_version(), so the core's manifest check (secure version >= the
+ * device's) refuses an older release before a byte is written; furrow_port_esp_secure_version() gives
+ * the app the same floor for furrow_config.secure_version (used while no blob is stored). boot_set
+ * refuses an image whose esp_app_desc_t.secure_version is not the signed manifest's (the core stored
+ * it in the blob before SWITCH): the bootloader and esp_ota_mark_app_valid_cancel_rollback() use the
+ * app_desc one, so a release built without CONFIG_BOOTLOADER_APP_SECURE_VERSION set to its statement's
+ * would otherwise be judged by two different numbers. Without the option: the blob's counter only.
  */
 #include "furrow_port_esp.h"
 
@@ -30,6 +40,9 @@
 #include <unistd.h>
 
 #include "esp_err.h"
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+#include "esp_efuse.h"
+#endif
 #include "esp_image_format.h"
 #include "esp_log.h"
 #include "esp_ota_ops.h"
@@ -42,12 +55,16 @@
 #include "nvs_flash.h"
 #include "spi_flash_mmap.h" /* SPI_FLASH_SEC_SIZE */
 
+#include "furrow_errors.h"
+#include "furrow_update.h" /* struct furrow_persist: the blob the port stores */
+
 static const char *TAG = "furrow";
 
 struct esp_port {
     const esp_partition_t *part[3];
     int sock;
     int (*self_test)(void);
+    uint32_t manifest_secure; /* m.secure_version of the blob last loaded or stored */
 };
 
 static struct esp_port g;
@@ -79,6 +96,28 @@ static int flash_erase(void *arg, int r, uint32_t off, uint32_t len)
     return esp_partition_erase_range(g.part[r], off, len) == ESP_OK ? 0 : -1;
 }
 
+uint32_t furrow_port_esp_secure_version(uint32_t factory)
+{
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+    uint32_t fuse = esp_efuse_read_secure_version();
+    return fuse > factory ? fuse : factory;
+#else
+    return factory;
+#endif
+}
+
+/* A blob of ours (every layout keeps these fields' offsets): remember the manifest's secure version
+ * for boot_set; on load, raise the device's counter to the eFuse floor. */
+static void note_blob(void *buf, size_t n, int loading)
+{
+    struct furrow_persist *p = buf;
+    if (n < FURROW_STATE_V1_SIZE || p->magic != FURROW_STATE_MAGIC)
+        return;
+    g.manifest_secure = p->m.secure_version;
+    if (loading)
+        p->secure_version = furrow_port_esp_secure_version(p->secure_version);
+}
+
 static int state_load(void *arg, void *buf, size_t len)
 {
     nvs_handle_t h;
@@ -93,7 +132,10 @@ static int state_load(void *arg, void *buf, size_t len)
     nvs_close(h);
     if (e == ESP_ERR_NVS_NOT_FOUND)
         return 0;
-    return e == ESP_OK ? (int)n : -1;
+    if (e != ESP_OK)
+        return -1;
+    note_blob(buf, n, 1);
+    return (int)n;
 }
 
 static int state_store(void *arg, const void *buf, size_t len)
@@ -108,6 +150,8 @@ static int state_store(void *arg, const void *buf, size_t len)
     if (e == ESP_OK)
         e = nvs_commit(h);
     nvs_close(h);
+    if (e == ESP_OK)
+        note_blob((void *)buf, len, 0);
     return e == ESP_OK ? 0 : -1;
 }
 
@@ -172,12 +216,33 @@ static int boot_set(void *arg, int slot)
 {
     esp_err_t e;
     (void)arg;
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+    {
+        esp_app_desc_t desc;
+        /* ESP_ERR_NOT_FOUND: no app_desc magic word (the core verified the image's SHA-256 already) */
+        e = esp_ota_get_partition_description(g.part[slot], &desc);
+        if (e != ESP_OK) {
+            ESP_LOGE(TAG, "esp_ota_get_partition_description: 0x%x", (unsigned)e);
+            return FURROW_ERR_RELEASE;
+        }
+        if (desc.secure_version != g.manifest_secure) {
+            ESP_LOGE(TAG, "image secure_version %u is not the release statement's %u (CONFIG_BOOTLOADER_APP_SECURE_VERSION)",
+                     (unsigned)desc.secure_version, (unsigned)g.manifest_secure);
+            return FURROW_ERR_RELEASE;
+        }
+    }
+#endif
     /* validates the image (ESP_ERR_OTA_VALIDATE_FAILED) and, with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE,
      * writes the next otadata entry as ESP_OTA_IMG_NEW: the bootloader boots it PENDING_VERIFY */
     e = esp_ota_set_boot_partition(g.part[slot]);
     if (e != ESP_OK)
         ESP_LOGE(TAG, "esp_ota_set_boot_partition: 0x%x", (unsigned)e);
-    return e == ESP_OK ? 0 : -1;
+#ifdef CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK
+    /* "secure_version of the new app is lower than eFuse's": it erased the slot; not transient */
+    if (e == ESP_ERR_OTA_SMALL_SEC_VER)
+        return FURROW_ERR_DOWNGRADE;
+#endif
+    return e == ESP_OK ? 0 : FURROW_ERR_IO;
 }
 
 static int boot_pending(void *arg)

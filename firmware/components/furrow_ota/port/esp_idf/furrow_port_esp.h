@@ -20,4 +20,11 @@
  */
 int furrow_port_esp_init(struct furrow_port *port, const char *server, int (*self_test)(void));
 
+/**
+ * The device's anti-rollback floor for furrow_config.secure_version: with
+ * CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK the larger of factory and the eFuse secure version
+ * (esp_efuse_read_secure_version), else factory.
+ */
+uint32_t furrow_port_esp_secure_version(uint32_t factory);
+
 #endif
